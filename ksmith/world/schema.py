@@ -1,0 +1,76 @@
+"""The vocabulary of a knowledge graph: entities, relations (with their templates) and facts.
+
+These are the public names every other package uses. They are plain frozen dataclasses so that
+worlds, datasets and caches can hash them and round-trip them through JSON exactly.
+
+Templates live on the relation because the relation is what a sentence expresses: a world carries
+everything needed to render itself as text (`World.corpus()`), and probes reuse the same templates.
+Placeholders: `{s}` subject, `{o}` object. In a cloze template the object is always last and is
+left out (the prompt stops just before it), because the scoring engine scores an answer as the
+continuation of the prompt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: Levels of a node in the taxonomy forest.
+LEVELS: tuple[str, ...] = ("root", "intermediate", "leaf")
+
+
+@dataclass(frozen=True, order=True)
+class Entity:
+    """A node of the world: a made-up name, a type (e.g. 'species', 'habitat') and a domain."""
+
+    name: str
+    type: str
+    domain: str
+
+
+@dataclass(frozen=True)
+class RelationTemplates:
+    """Surface forms of one relation.
+
+    cloze:     prompts that end right before the object, e.g. "The habitat of {s} is".
+               Index = paraphrase id. The subject stands at the start, middle and end across them.
+    questions: question-answer prompts ending before the object, e.g. "Q: Where does {s} live? A:".
+    reverse:   cloze prompts asking from the object's side, ending before the *subject*,
+               e.g. "{o} is the habitat of" (used when the relation has an inverse).
+    held_out:  index into `cloze` of the paraphrase never shown in the training corpus.
+    """
+
+    cloze: tuple[str, ...]
+    questions: tuple[str, ...]
+    reverse: tuple[str, ...] = ()
+    held_out: int = 0
+
+
+@dataclass(frozen=True)
+class Relation:
+    """An attribute or taxonomy relation and how it behaves.
+
+    taxonomy:   is-a / part-of edges; they form a forest and define levels and inheritance.
+    inherited:  a fact on a node holds for its descendants unless a descendant overrides it.
+    functional: at most one object per subject.
+    inverse:    name of the inverse relation (used by reverse probes), or None.
+    """
+
+    name: str
+    domain: str
+    subject_type: str
+    object_type: str
+    templates: RelationTemplates
+    taxonomy: bool = False
+    inherited: bool = False
+    functional: bool = True
+    inverse: str | None = None
+
+
+@dataclass(frozen=True, order=True)
+class Fact:
+    """A triple `(subject, relation, object)`; `inherited_from` is set on derived facts only."""
+
+    subject: str
+    relation: str
+    object: str
+    inherited_from: str | None = field(default=None, compare=False)
