@@ -1,0 +1,24 @@
+"""`Metric`: one named value with the protocol it was measured under (never mixed across protocols)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric value.
+
+    n:        number of probes (or items) behind the value.
+    ci:       (low, high) bootstrap confidence interval, when computed.
+    executed: fraction of probes that passed precondition filtering, when filtering applies.
+    higher_is_better: direction, shown as ↑/↓ in leaderboards (None: no direction).
+    """
+
+    name: str
+    value: float
+    protocol: str
+    n: int
+    ci: tuple[float, float] | None = None
+    executed: float | None = None
+    higher_is_better: bool | None = True
