@@ -7,12 +7,14 @@ so an interrupted run never leaves a half-written entry that a later run would t
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 #: Bump when a change to ksmith's code would change what a cache entry holds.
 CODE_VERSION = "1"
@@ -55,3 +57,20 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     """Text variant of `atomic_write_bytes` (UTF-8)."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock beside `path` while computing it.
+
+    Under pytest-xdist several workers may ask for the same entry at once (e.g. the same tiny-kg
+    model); the first computes it, the others wait and then load it instead of repeating the work.
+    """
+    lock_path = Path(f"{path}.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
