@@ -1,0 +1,270 @@
+"""One small fine-tuning loop shared by every gradient-based editor and unlearner.
+
+Everything a fine-tuning method needs and nothing more (nanoGPT-sized on purpose):
+
+- `TrainPair` / `tokenize_pairs`: (prompt, target) pairs tokenised together, with a mask that marks
+  the target tokens, so every loss is computed on the target tokens only (the prompt is context).
+- `sequence_logprobs`: per pair, the summed log-probability of its target tokens and their count,
+  the one quantity GA, GradDiff, NPO, SimNPO and the FT losses are functions of.
+- `ParamSet`: a chosen subset of the model's parameters by name, with a copy of their original
+  values; `reference()` swaps the originals in for a forward pass, so "the original model" (NPO's
+  reference, the KL retain term) costs one extra forward and no model copy.
+- `train`: the loop itself: Adam on the chosen parameters, a loss closure per step, an optional
+  projection after each step (FT-L's L-inf bound), seeded, returning the loss curve.
+
+Gradients are taken with `torch.autograd.grad` on the chosen parameters only, so the loop never
+flips `requires_grad` on the caller's model and leaves no `.grad` behind. The model runs in eval
+mode (no dropout) so the same seed gives bit-identical weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from ksmith.errors import MethodError
+
+
+@dataclass(frozen=True)
+class TrainPair:
+    """A training example: `target` is the continuation of `prompt` that the loss is taken on."""
+
+    prompt: str
+    target: str
+
+
+@dataclass
+class TokenBatch:
+    """Right-padded token ids of prompt + target, with the target positions marked.
+
+    target_mask[b, t] is True where token t of row b belongs to the target, i.e. where the logits
+    at position t - 1 are scored.
+    """
+
+    input_ids: torch.Tensor  # [B, T] long
+    attention_mask: torch.Tensor  # [B, T] long
+    target_mask: torch.Tensor  # [B, T] bool
+
+    def __len__(self) -> int:
+        return int(self.input_ids.shape[0])
+
+
+@dataclass
+class SeqLogProbs:
+    """Per pair: summed log-probability of the target tokens (`logp`) and their count (`n`)."""
+
+    logp: torch.Tensor  # [B] float
+    n: torch.Tensor  # [B] float
+
+
+def _pad_id(tokenizer) -> int:
+    for attr in ("pad_token_id", "eos_token_id", "unk_token_id"):
+        value = getattr(tokenizer, attr, None)
+        if value is not None:
+            return int(value)
+    return 0
+
+
+def _encode(tokenizer, text: str) -> list[int]:
+    return list(tokenizer(text)["input_ids"])
+
+
+def tokenize_pairs(tokenizer, pairs: Sequence[TrainPair], device: torch.device | str = "cpu") -> TokenBatch:
+    """Tokenise each prompt + target as one text and mark the tokens that belong to the target.
+
+    The whole text is tokenised at once (so the target tokenises as it would in running text, e.g.
+    GPT-2's leading-space tokens); the boundary is the longest common prefix of the prompt's ids and
+    the full text's ids. A target that adds no token is a bad request and raises.
+    """
+    if not pairs:
+        raise MethodError("tokenize_pairs: no pairs given; callers must skip empty requests")
+    rows: list[list[int]] = []
+    starts: list[int] = []
+    for pair in pairs:
+        full = _encode(tokenizer, pair.prompt + pair.target)
+        prompt = _encode(tokenizer, pair.prompt)
+        start = 0
+        while start < min(len(full), len(prompt)) and full[start] == prompt[start]:
+            start += 1
+        start = max(start, 1)  # the first token has no prediction; keep at least one prompt token
+        if start >= len(full):
+            raise MethodError(
+                f"target {pair.target!r} adds no token to prompt {pair.prompt!r}; "
+                "give a non-empty target (' ' + object)"
+            )
+        rows.append(full)
+        starts.append(start)
+    width = max(len(r) for r in rows)
+    pad = _pad_id(tokenizer)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    attn = torch.zeros((len(rows), width), dtype=torch.long)
+    tmask = torch.zeros((len(rows), width), dtype=torch.bool)
+    for b, (row, start) in enumerate(zip(rows, starts)):
+        ids[b, : len(row)] = torch.tensor(row, dtype=torch.long)
+        attn[b, : len(row)] = 1
+        tmask[b, start : len(row)] = True
+    return TokenBatch(ids.to(device), attn.to(device), tmask.to(device))
+
+
+def target_logits(model, batch: TokenBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits that predict each target token ([N, V]) and those tokens' ids ([N]), row-major."""
+    out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+    logits = out.logits[:, :-1, :]
+    mask = batch.target_mask[:, 1:]
+    return logits[mask], batch.input_ids[:, 1:][mask]
+
+
+def sequence_logprobs(model, batch: TokenBatch) -> SeqLogProbs:
+    """Summed target-token log-probabilities per pair (the input of every sequence-level loss)."""
+    out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+    logprobs = torch.log_softmax(out.logits[:, :-1, :].float(), dim=-1)
+    labels = batch.input_ids[:, 1:]
+    mask = batch.target_mask[:, 1:]
+    token_lp = logprobs.gather(-1, labels.unsqueeze(-1)).squeeze(-1) * mask
+    return SeqLogProbs(logp=token_lp.sum(-1), n=mask.sum(-1).to(token_lp.dtype))
+
+
+def first_target_logprobs(model, batch: TokenBatch) -> SeqLogProbs:
+    """Log-probability of each pair's first target token only, read at the prompt's last position.
+
+    FT-L's objective (as in the editing literature's FT-L baseline): the prediction right after the
+    prompt, which is what a single-token cloze answer depends on.
+    """
+    out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+    first = batch.target_mask.int().argmax(-1)  # index of the first target token per row
+    rows = torch.arange(len(batch), device=first.device)
+    logprobs = torch.log_softmax(out.logits[rows, first - 1, :].float(), dim=-1)
+    lp = logprobs.gather(-1, batch.input_ids[rows, first].unsqueeze(-1)).squeeze(-1)
+    return SeqLogProbs(logp=lp, n=torch.ones_like(lp))
+
+
+class ParamSet:
+    """A named subset of a model's parameters and a copy of their original values.
+
+    The copy serves three purposes: `reference()` (run the original model), `project_linf` (FT-L's
+    bound around the original) and nothing else is kept, so memory is one copy of the subset.
+    """
+
+    def __init__(self, model, names: Sequence[str]) -> None:
+        params = dict(model.named_parameters())
+        missing = [n for n in names if n not in params]
+        if missing:
+            raise MethodError(f"no parameter(s) {missing} in the model; check the layer / module hparams")
+        if not names:
+            raise MethodError("ParamSet: no parameters chosen; choose at least one layer / module")
+        self.names: tuple[str, ...] = tuple(dict.fromkeys(names))
+        self.params: list[torch.nn.Parameter] = [params[n] for n in self.names]
+        self.originals: list[torch.Tensor] = [p.detach().clone() for p in self.params]
+
+    @contextlib.contextmanager
+    def reference(self) -> Iterator[None]:
+        """Within the block the chosen parameters hold their original values (no grad)."""
+        current = [p.detach().clone() for p in self.params]
+        try:
+            with torch.no_grad():
+                for p, o in zip(self.params, self.originals):
+                    p.copy_(o)
+                yield
+        finally:
+            with torch.no_grad():
+                for p, c in zip(self.params, current):
+                    p.copy_(c)
+
+    def project_linf(self, bound: float) -> None:
+        """Clamp every chosen parameter to within `bound` (L-inf) of its original value."""
+        with torch.no_grad():
+            for p, o in zip(self.params, self.originals):
+                p.copy_(torch.maximum(torch.minimum(p, o + bound), o - bound))
+
+    def finite(self) -> bool:
+        return all(bool(torch.isfinite(p).all()) for p in self.params)
+
+
+def minibatches(n: int, batch_size: int, steps: int, generator: torch.Generator) -> Iterator[list[int]]:
+    """`steps` lists of indices into n items: seeded epochs of shuffled batches (full batch if small)."""
+    size = max(1, min(batch_size, n))
+    done = 0
+    while done < steps:
+        order = torch.randperm(n, generator=generator).tolist()
+        for lo in range(0, n, size):
+            if done >= steps:
+                return
+            yield order[lo : lo + size]
+            done += 1
+
+
+def steps_for(n: int, batch_size: int, steps: int, epochs: float) -> int:
+    """At least `steps` steps and at least `epochs` passes over n items."""
+    per_epoch = math.ceil(n / max(1, min(batch_size, n))) if n else 0
+    return max(steps, math.ceil(epochs * per_epoch))
+
+
+def train(
+    model,
+    params: ParamSet,
+    step_loss: Callable[[int], torch.Tensor],
+    steps: int,
+    lr: float,
+    weight_decay: float = 0.0,
+    grad_clip: float | None = 1.0,
+    after_step: Callable[[], None] | None = None,
+) -> list[float]:
+    """Minimise `step_loss(step)` over `params` with Adam for `steps` steps; return the loss curve.
+
+    `step_loss` builds the whole objective of one step (forget term, retain term, ...), so methods
+    differ only in that closure. `after_step` runs after each update (e.g. a projection). A
+    non-finite loss stops the loop early rather than writing NaNs into the weights.
+    """
+    was_training = model.training
+    model.eval()
+    optimizer = torch.optim.Adam(params.params, lr=lr, weight_decay=weight_decay)
+    flags = [p.requires_grad for p in params.params]
+    curve: list[float] = []
+    try:
+        for p in params.params:  # a model loaded for inference may have grads switched off
+            p.requires_grad_(True)
+        with torch.enable_grad():
+            for step in range(steps):
+                loss = step_loss(step)
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    break
+                curve.append(value)
+                grads = torch.autograd.grad(loss, params.params, allow_unused=True)
+                for p, g in zip(params.params, grads):
+                    p.grad = torch.zeros_like(p) if g is None else g
+                if grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(params.params, grad_clip)
+                optimizer.step()
+                if after_step is not None:
+                    after_step()
+    finally:
+        for p, flag in zip(params.params, flags):
+            p.grad = None
+            p.requires_grad_(flag)
+        model.train(was_training)
+    return curve
+
+
+def edit_pairs(request) -> list[TrainPair]:
+    """(prompt, " " + new object) for every held-in prompt of every edit intervention."""
+    return [
+        TrainPair(prompt, " " + iv.new_object)
+        for iv in request.interventions
+        if iv.new_object is not None
+        for prompt in iv.prompts
+    ]
+
+
+def forget_pairs(request) -> list[TrainPair]:
+    """(prompt, " " + old object) for every held-in prompt of every intervention: what to forget."""
+    return [TrainPair(prompt, " " + iv.old_object) for iv in request.interventions for prompt in iv.prompts]
+
+
+def retain_pairs(request) -> list[TrainPair]:
+    """(prompt, " " + answer) for every retain item of the request (the constraint c)."""
+    return [TrainPair(item.prompt, " " + item.answer) for item in request.retain]
