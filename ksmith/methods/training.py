@@ -212,12 +212,14 @@ def train(
     weight_decay: float = 0.0,
     grad_clip: float | None = 1.0,
     after_step: Callable[[], None] | None = None,
+    stop_loss: float = 0.0,
 ) -> list[float]:
     """Minimise `step_loss(step)` over `params` with Adam for `steps` steps; return the loss curve.
 
     `step_loss` builds the whole objective of one step (forget term, retain term, ...), so methods
     differ only in that closure. `after_step` runs after each update (e.g. a projection). A
-    non-finite loss stops the loop early rather than writing NaNs into the weights.
+    non-finite loss stops the loop early rather than writing NaNs into the weights; a loss below
+    `stop_loss` stops it because the objective already holds (no update is made on that step).
     """
     was_training = model.training
     model.eval()
@@ -234,6 +236,8 @@ def train(
                 if not math.isfinite(value):
                     break
                 curve.append(value)
+                if value < stop_loss:
+                    break
                 grads = torch.autograd.grad(loss, params.params, allow_unused=True)
                 for p, g in zip(params.params, grads):
                     p.grad = torch.zeros_like(p) if g is None else g

@@ -1,0 +1,170 @@
+"""Fine-tuning editors: FT-L and FT-M, the constrained fine-tuning baselines of the editing literature.
+
+Both fine-tune the weights of one MLP projection (by default one middle block's output projection)
+toward the new object on the interventions' held-in prompts; they differ in the objective and the
+constraint:
+
+- FT-L (Zhu et al. 2020, as used by ROME's comparison): the loss is read at the prompt's last
+  position (the first target token) and every step is projected back into an L-inf ball of radius
+  `norm_bound` around the original weights, so the change stays small and local.
+- FT-M (EasyEdit's masked variant): the loss covers all target tokens (the prompt is context only)
+  and there is no norm bound, which is what makes it a strong baseline.
+
+Layer and module names come from `ksmith.models.arch.describe(model)`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from ksmith.errors import MethodError
+from ksmith.methods import losses
+from ksmith.methods.base import Hparams, Method, UpdateRequest, UpdateResult
+from ksmith.methods.registry import register_method
+from ksmith.methods.training import (
+    ParamSet,
+    SeqLogProbs,
+    TokenBatch,
+    edit_pairs,
+    first_target_logprobs,
+    minibatches,
+    retain_pairs,
+    sequence_logprobs,
+    steps_for,
+    tokenize_pairs,
+    train,
+)
+from ksmith.models.arch import Architecture, describe
+
+MODULES = ("mlp_out", "mlp_in")
+
+
+def parameter_names(arch: Architecture, layers: tuple[int, ...], modules: tuple[str, ...]) -> list[str]:
+    """Weight names of the chosen MLP projections (`mlp_out`, `mlp_in`) in the chosen blocks."""
+    bad = [m for m in modules if m not in MODULES]
+    if bad:
+        raise MethodError(f"unknown module(s) {bad}; choose from {MODULES}")
+    out_of_range = [i for i in layers if not -arch.num_layers <= i < arch.num_layers]
+    if out_of_range:
+        raise MethodError(f"layer(s) {out_of_range} out of range for a {arch.num_layers}-layer model")
+    names = []
+    for i in layers:
+        i = i % arch.num_layers
+        for m in modules:
+            names.append(arch.mlp_out_weight(i) if m == "mlp_out" else f"{arch.mlp_in_module(i)}.weight")
+    return names
+
+
+def middle_layer(arch: Architecture) -> int:
+    """The block a single-layer method edits by default: the lower middle of the stack."""
+    return max(0, (arch.num_layers - 1) // 2)
+
+
+def select(batch: TokenBatch, idx: list[int]) -> TokenBatch:
+    """Rows `idx` of a batch, trimmed to the longest row so padding costs nothing."""
+    ids = batch.input_ids[idx]
+    attn = batch.attention_mask[idx]
+    width = int(attn.sum(-1).max())
+    return TokenBatch(ids[:, :width], attn[:, :width], batch.target_mask[idx][:, :width])
+
+
+@dataclass(frozen=True)
+class FTHparams(Hparams):
+    """Hyper-parameters shared by FT-L and FT-M.
+
+    layers:        blocks whose MLP projection is tuned (default: the lower-middle block).
+    modules:       which projections in those blocks ("mlp_out", "mlp_in").
+    steps/epochs:  at least `steps` Adam steps and at least `epochs` passes over the pairs.
+    stop_loss:     stop once the step loss falls below this (0 = never): edits that already hold
+                   stop early, which keeps large-k runs affordable.
+    norm_bound:    L-inf radius around the original weights (FT-L); None = unbounded (FT-M).
+    retain_weight: weight of an NLL term on the request's retain items (0 = none, as published).
+    """
+
+    layers: tuple[int, ...] = ()
+    modules: tuple[str, ...] = ("mlp_out",)
+    lr: float = 5e-3
+    steps: int = 30
+    epochs: float = 0.0
+    batch_size: int = 64
+    stop_loss: float = 0.0
+    norm_bound: float | None = None
+    weight_decay: float = 0.0
+    retain_weight: float = 0.0
+    objective: str = "target_tokens"  # or "prompt_last" (first target token only)
+
+
+class FineTuneEditor(Method):
+    """Fine-tune chosen MLP weights toward the new objects; subclasses set defaults only."""
+
+    Hparams = FTHparams
+
+    def default_hparams(self, arch: Architecture) -> FTHparams:
+        return FTHparams(layers=(middle_layer(arch),))
+
+    def apply(self, model, tokenizer, request: UpdateRequest) -> UpdateResult:
+        start = time.perf_counter()
+        arch = describe(model)
+        hp: FTHparams = self.hparams_for(arch)  # type: ignore[assignment]
+        if hp.objective not in ("target_tokens", "prompt_last"):
+            raise MethodError(f"unknown objective {hp.objective!r}; use 'target_tokens' or 'prompt_last'")
+        names = parameter_names(arch, hp.layers or (middle_layer(arch),), hp.modules)
+        pairs = edit_pairs(request)
+        if not pairs:  # the empty request: nothing to change, and nothing is changed
+            return UpdateResult(touched=tuple(names), wall_s=time.perf_counter() - start)
+        device = next(model.parameters()).device
+        params = ParamSet(model, names)
+        edits = tokenize_pairs(tokenizer, pairs, device)
+        keep = retain_pairs(request)
+        retain = tokenize_pairs(tokenizer, keep, device) if keep and hp.retain_weight > 0 else None
+        scorer: Callable[..., SeqLogProbs] = (
+            first_target_logprobs if hp.objective == "prompt_last" else sequence_logprobs
+        )
+        generator = torch.Generator().manual_seed(request.seed)
+        steps = steps_for(len(pairs), hp.batch_size, hp.steps, hp.epochs)
+        batches = list(minibatches(len(pairs), hp.batch_size, steps, generator))
+        retain_batches = (
+            list(minibatches(len(retain), hp.batch_size, steps, generator)) if retain is not None else []
+        )
+
+        def step_loss(step: int) -> torch.Tensor:
+            loss = losses.nll(scorer(model, select(edits, batches[step])))
+            if retain is not None:
+                loss = loss + hp.retain_weight * losses.nll(sequence_logprobs(model, select(retain, retain_batches[step])))
+            return loss
+
+        bound = hp.norm_bound
+        curve = train(
+            model,
+            params,
+            step_loss,
+            steps=steps,
+            lr=hp.lr,
+            weight_decay=hp.weight_decay,
+            after_step=(lambda: params.project_linf(bound)) if bound is not None else None,
+            stop_loss=hp.stop_loss,
+        )
+        return UpdateResult(
+            touched=params.names,
+            steps=len(curve),
+            loss_curve=curve,
+            wall_s=time.perf_counter() - start,
+            extra={"layers": list(hp.layers or (middle_layer(arch),)), "pairs": len(pairs)},
+        )
+
+
+@register_method("ft-l", family="edit")
+class FTL(FineTuneEditor):
+    """FT-L: first-target-token loss, one MLP output projection, L-inf bounded around the original."""
+
+    def default_hparams(self, arch: Architecture) -> FTHparams:
+        return FTHparams(layers=(middle_layer(arch),), objective="prompt_last", norm_bound=5e-3, lr=5e-3)
+
+
+@register_method("ft-m", family="edit")
+class FTM(FineTuneEditor):
+    """FT-M: loss on all target tokens only, one MLP output projection, no norm bound."""

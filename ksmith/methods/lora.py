@@ -1,0 +1,123 @@
+"""LoRA editing through `peft`: train low-rank adapters on the MLP projections, then merge them.
+
+The adapters are trained with FT-M's objective (loss on the new object's tokens only) and merged
+back with `merge_and_unload`, so the result is the caller's own model object with plain weights:
+the same parameter objects, the same names, no adapter modules or peft attributes left behind.
+`UpdateResult.touched` names the base weights the merge changed.
+
+peft initialises `lora_A` from torch's global generator; the initialisation runs inside
+`torch.random.fork_rng()` seeded with the request's seed, so the same seed gives the same weights
+and the caller's global RNG state is left as it was.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+from ksmith.methods import losses
+from ksmith.methods.base import Hparams, Method, UpdateRequest, UpdateResult
+from ksmith.methods.finetune import middle_layer, select
+from ksmith.methods.registry import register_method
+from ksmith.methods.training import (
+    ParamSet,
+    edit_pairs,
+    minibatches,
+    sequence_logprobs,
+    steps_for,
+    tokenize_pairs,
+    train,
+)
+from ksmith.models.arch import Architecture, describe
+
+
+@dataclass(frozen=True)
+class LoRAHparams(Hparams):
+    """layers: blocks whose MLP projections get adapters (default: every block);
+    modules: "mlp_out" and/or "mlp_in"; rank / alpha: the adapter's rank and scaling."""
+
+    layers: tuple[int, ...] = ()
+    modules: tuple[str, ...] = ("mlp_out",)
+    rank: int = 8
+    alpha: float = 16.0
+    lr: float = 1e-2
+    steps: int = 40
+    epochs: float = 0.0
+    batch_size: int = 64
+    stop_loss: float = 0.0
+    weight_decay: float = 0.0
+
+
+def _module_names(arch: Architecture, layers: tuple[int, ...], modules: tuple[str, ...]) -> list[str]:
+    from ksmith.methods.finetune import parameter_names
+
+    return [name.removesuffix(".weight") for name in parameter_names(arch, layers, modules)]
+
+
+@register_method("lora", family="edit")
+class LoRA(Method):
+    """Low-rank adapters on MLP projections, trained on the new objects' tokens, merged back."""
+
+    Hparams = LoRAHparams
+
+    def default_hparams(self, arch: Architecture) -> LoRAHparams:
+        return LoRAHparams(layers=tuple(range(arch.num_layers)))
+
+    def apply(self, model, tokenizer, request: UpdateRequest) -> UpdateResult:
+        from peft import LoraConfig, get_peft_model
+
+        start = time.perf_counter()
+        arch = describe(model)
+        hp: LoRAHparams = self.hparams_for(arch)  # type: ignore[assignment]
+        modules = _module_names(arch, hp.layers or (middle_layer(arch),), hp.modules)
+        touched = tuple(f"{m}.weight" for m in modules)
+        pairs = edit_pairs(request)
+        if not pairs:
+            return UpdateResult(touched=touched, wall_s=time.perf_counter() - start)
+        device = next(model.parameters()).device
+        batch = tokenize_pairs(tokenizer, pairs, device)
+        flags = {name: p.requires_grad for name, p in model.named_parameters()}
+        config = LoraConfig(
+            r=hp.rank,
+            lora_alpha=hp.alpha,
+            lora_dropout=0.0,
+            target_modules=modules,
+            fan_in_fan_out=arch.conv1d,
+            bias="none",
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(request.seed)
+            peft_model = get_peft_model(model, config)
+        try:
+            names = [n for n, _ in peft_model.named_parameters() if ".lora_" in n]
+            params = ParamSet(peft_model, names)
+            generator = torch.Generator().manual_seed(request.seed)
+            steps = steps_for(len(pairs), hp.batch_size, hp.steps, hp.epochs)
+            batches = list(minibatches(len(pairs), hp.batch_size, steps, generator))
+            curve = train(
+                peft_model,
+                params,
+                lambda step: losses.nll(sequence_logprobs(peft_model, select(batch, batches[step]))),
+                steps=steps,
+                lr=hp.lr,
+                weight_decay=hp.weight_decay,
+                stop_loss=hp.stop_loss,
+            )
+        except BaseException:
+            peft_model.unload()  # leave no adapter modules behind, and merge nothing half-trained
+            raise
+        finally:
+            for name, p in model.named_parameters():
+                p.requires_grad_(flags.get(name, p.requires_grad))
+        merged = peft_model.merge_and_unload()
+        for name, p in merged.named_parameters():
+            p.requires_grad_(flags.get(name, p.requires_grad))
+        return UpdateResult(
+            touched=touched,
+            steps=len(curve),
+            loss_curve=curve,
+            wall_s=time.perf_counter() - start,
+            extra={"modules": modules, "pairs": len(pairs)},
+        )
