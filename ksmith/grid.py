@@ -1,0 +1,234 @@
+"""The benchmark grid: which (model, method, task, level, scale, seed) cells a run measures.
+
+A `GridSpec` is the resolved configuration of one run (a preset plus the user's overrides); its
+`cases(methods)` are the cells, each a `GridCase` with a readable id such as
+`tiny-kg-rome-edit-leaf-k10-s0`, so `pytest -k rome` and `-k "leaf and k10"` select as users expect.
+
+Presets (what `--ksmith-grid` picks before any explicit option overrides a field):
+
+- `smoke`:   the small world, every method, the leaf level, k=1, seed 0. A minute or two on 2 cores,
+             pretraining included: it proves the pipeline works, not what the methods can do.
+- `default`: the default world (all four domains), every method, all three levels, k = 1, 10, 100.
+- `full`:    a larger world, all levels, k = 1 ... 10,000, three seeds.
+
+The world's own seed is fixed per preset (`world_seed`): the grid's seeds vary which facts are
+updated and the methods' randomness, not the world (a new world would mean a new pretrained model).
+
+Sharding (`--ksmith-shard i/n`, 1 <= i <= n) deals the grid's cells, in grid order, round-robin to
+n shards: every machine given the same options computes the same partition, the shards are disjoint,
+their union is the grid, and each shard gets a similar mix of cheap (k=1) and costly (k=100) cells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from ksmith.errors import KsmithError
+from ksmith.probes.types import TASKS
+from ksmith.world.schema import LEVELS
+
+DOMAINS: tuple[str, ...] = ("biology", "economics", "history", "physics")
+GRID_PRESETS: tuple[str, ...] = ("smoke", "default", "full")
+MODES: tuple[str, ...] = ("batch", "sequential")
+
+
+class GridError(KsmithError):
+    """A grid option that cannot be used (unknown level, bad scale, malformed shard...)."""
+
+
+@dataclass(frozen=True, order=True)
+class GridCase:
+    """One benchmark cell. Field order is the grid order (and the leaderboards' sort order)."""
+
+    model: str
+    task: str
+    level: str
+    scale: int
+    method: str
+    seed: int
+
+    @property
+    def id(self) -> str:
+        """The pytest id, e.g. `tiny-kg-rome-edit-leaf-k10-s0`."""
+        return f"{self.model}-{self.method}-{self.task}-{self.level}-k{self.scale}-s{self.seed}"
+
+    def key(self) -> dict[str, object]:
+        """The grid key as it appears in `results.jsonl`."""
+        return {
+            "model": self.model,
+            "method": self.method,
+            "task": self.task,
+            "level": self.level,
+            "scale": self.scale,
+            "seed": self.seed,
+        }
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """A resolved grid: what to run, on which world, and how.
+
+    methods:    None means every registered method (resolved when the cases are listed).
+    world_size: passed to `build_world(size=...)`: "small", "default" or an int.
+    """
+
+    preset: str = "default"
+    models: tuple[str, ...] = ("tiny-kg",)
+    methods: tuple[str, ...] | None = None
+    tasks: tuple[str, ...] = TASKS
+    levels: tuple[str, ...] = tuple(LEVELS)
+    scales: tuple[int, ...] = (1, 10, 100)
+    seeds: tuple[int, ...] = (0,)
+    domains: tuple[str, ...] = DOMAINS
+    world_size: str | int = "default"
+    world_seed: int = 0
+    mode: str = "batch"
+    shard: tuple[int, int] | None = None
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+    def cases(self, methods: Mapping[str, Iterable[str]]) -> list[GridCase]:
+        """Every cell, in grid order. `methods` maps method name -> the tasks it supports.
+
+        A method is paired only with the tasks it supports (it is never a cell at all for the
+        others). Names in `self.methods` that `methods` does not know raise `GridError`.
+        """
+        chosen = self.methods if self.methods is not None else tuple(sorted(methods))
+        unknown = [name for name in chosen if name not in methods]
+        if unknown:
+            raise GridError(
+                f"unknown method(s) {unknown} in --ksmith-methods; registered: {', '.join(sorted(methods))}"
+            )
+        cells = [
+            GridCase(model, task, level, scale, method, seed)
+            for model in self.models
+            for task in self.tasks
+            for level in self.levels
+            for scale in self.scales
+            for method in chosen
+            if task in set(methods[method])
+            for seed in self.seeds
+        ]
+        return sorted(set(cells), key=grid_order)
+
+    def in_shard(self, cases: Sequence[GridCase]) -> list[GridCase]:
+        """The cells of this run's shard (all of them when not sharded)."""
+        return shard_cases(cases, self.shard)
+
+
+def grid_order(case: GridCase) -> tuple[object, ...]:
+    """Sort key: model, task, level (root, intermediate, leaf), scale, method, seed."""
+    level_rank = LEVELS.index(case.level) if case.level in LEVELS else len(LEVELS)
+    return (case.model, case.task, level_rank, case.level, case.scale, case.method, case.seed)
+
+
+def shard_cases(cases: Sequence[GridCase], shard: tuple[int, int] | None) -> list[GridCase]:
+    """Deal `cases` (taken in grid order) round-robin to `n` shards and keep shard `i` (1-based)."""
+    ordered = sorted(cases, key=grid_order)
+    if shard is None:
+        return ordered
+    index, count = shard
+    return [case for position, case in enumerate(ordered) if position % count == index - 1]
+
+
+PRESETS: dict[str, GridSpec] = {
+    "smoke": GridSpec(
+        preset="smoke", levels=("leaf",), scales=(1,), seeds=(0,), world_size="small"
+    ),
+    "default": GridSpec(preset="default"),
+    "full": GridSpec(
+        preset="full", scales=(1, 10, 100, 1000, 10000), seeds=(0, 1, 2), world_size="large"
+    ),
+}
+
+
+# --- parsing option values (shared by the pytest plugin and the CLI) -------------------------
+
+
+def split_list(raw: str | Sequence[str] | None) -> tuple[str, ...]:
+    """'a, b,c' -> ('a', 'b', 'c'); a list of such strings is flattened; empty items dropped."""
+    if raw is None:
+        return ()
+    parts = [raw] if isinstance(raw, str) else list(raw)
+    return tuple(item.strip() for part in parts for item in str(part).split(",") if item.strip())
+
+
+def parse_choices(raw: str, allowed: Sequence[str], option: str) -> tuple[str, ...]:
+    values = split_list(raw)
+    bad = [value for value in values if value not in allowed]
+    if bad or not values:
+        raise GridError(f"{option}: {', '.join(bad) or 'nothing given'} not valid; choose from {', '.join(allowed)}")
+    return values
+
+
+def parse_ints(raw: str, option: str, minimum: int = 0) -> tuple[int, ...]:
+    values = split_list(raw)
+    try:
+        numbers = tuple(int(value) for value in values)
+    except ValueError:
+        raise GridError(f"{option}: expected comma-separated integers, got {raw!r}") from None
+    if not numbers or any(number < minimum for number in numbers):
+        raise GridError(f"{option}: expected integers >= {minimum}, got {raw!r}")
+    return numbers
+
+
+def parse_shard(raw: str) -> tuple[int, int]:
+    """'2/4' -> (2, 4); shards are numbered 1..n."""
+    try:
+        index_text, count_text = raw.split("/")
+        index, count = int(index_text), int(count_text)
+    except ValueError:
+        raise GridError(f"--ksmith-shard: expected i/n such as 1/4, got {raw!r}") from None
+    if not (count >= 1 and 1 <= index <= count):
+        raise GridError(f"--ksmith-shard: need 1 <= i <= n, got {raw!r}")
+    return index, count
+
+
+def parse_world_size(raw: str) -> str | int:
+    text = raw.strip()
+    if text.isdigit():
+        return int(text)
+    if text in ("small", "default", "large"):
+        return text
+    raise GridError(f"--ksmith-world-size: expected small, default, large or an integer, got {raw!r}")
+
+
+def resolve(preset: str = "default", **overrides: str | None) -> GridSpec:
+    """A `GridSpec` from a preset name and raw option strings (None = keep the preset's value).
+
+    Keys: models, methods, tasks, levels, scales, seeds, domains, world_size, mode, shard.
+    """
+    if preset not in PRESETS:
+        raise GridError(f"--ksmith-grid: unknown preset {preset!r}; choose from {', '.join(GRID_PRESETS)}")
+    spec = PRESETS[preset]
+    changes: dict[str, object] = {}
+    given = {key: value for key, value in overrides.items() if value not in (None, "")}
+    known = {"models", "methods", "tasks", "levels", "scales", "seeds", "domains", "world_size", "mode", "shard"}
+    unknown = set(given) - known
+    if unknown:
+        raise GridError(f"unknown grid field(s) {sorted(unknown)}")
+    if "models" in given:
+        models = split_list(given["models"])
+        if not models:
+            raise GridError("--ksmith-models: give at least one model spec, e.g. tiny-kg")
+        changes["models"] = models
+    if "methods" in given:
+        methods = split_list(given["methods"])
+        changes["methods"] = None if methods in ((), ("all",)) else methods
+    if "tasks" in given:
+        changes["tasks"] = parse_choices(given["tasks"], TASKS, "--ksmith-tasks")
+    if "levels" in given:
+        changes["levels"] = parse_choices(given["levels"], LEVELS, "--ksmith-levels")
+    if "scales" in given:
+        changes["scales"] = parse_ints(given["scales"], "--ksmith-scales", minimum=1)
+    if "seeds" in given:
+        changes["seeds"] = parse_ints(given["seeds"], "--ksmith-seeds", minimum=0)
+    if "domains" in given:
+        changes["domains"] = parse_choices(given["domains"], DOMAINS, "--ksmith-domains")
+    if "world_size" in given:
+        changes["world_size"] = parse_world_size(given["world_size"])
+    if "mode" in given:
+        changes["mode"] = parse_choices(given["mode"], MODES, "--ksmith-mode")[0]
+    if "shard" in given:
+        changes["shard"] = parse_shard(given["shard"])
+    return replace(spec, **changes)

@@ -1,0 +1,68 @@
+"""`ksmith report RUN...` (regenerate or merge runs) and `ksmith compare BASE NEW --fail-on M:D`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ksmith.report.compare import compare_runs, parse_fail_on, render_comparison
+from ksmith.report.records import ReportError, read_results
+from ksmith.report.run import merge_runs, new_run_id, point_latest, regenerate
+
+
+def _report(args: argparse.Namespace) -> int:
+    runs = [Path(path) for path in args.runs]
+    for path in runs:
+        if not path.exists():
+            raise ReportError(f"{path}: no such run directory or results file")
+    if len(runs) == 1 and args.out is None:
+        run_dir = regenerate(runs[0])
+        print(f"regenerated {run_dir}")
+        return 0
+    if args.out is not None:
+        out = Path(args.out)
+    else:
+        first = runs[0] if runs[0].is_dir() else runs[0].parent
+        out = first.resolve().parent / new_run_id()
+    run_dir = merge_runs(runs, out)
+    if args.out is None:
+        point_latest(run_dir.parent, run_dir)
+    print(f"merged {len(runs)} run(s) into {run_dir}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    tolerances = parse_fail_on(args.fail_on)
+    base, new = read_results(Path(args.base)), read_results(Path(args.new))
+    comparison = compare_runs(base, new, tolerances)
+    print(render_comparison(comparison))
+    if comparison.compared == 0:
+        raise ReportError(f"{args.base} and {args.new} share no grid cell: nothing to compare")
+    return 1 if comparison.failed else 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    report = subparsers.add_parser(
+        "report",
+        help="regenerate a run's leaderboards from results.jsonl, or merge several runs (e.g. shards)",
+        description="With one RUN: rewrite its leaderboards and index.html from its results.jsonl. "
+        "With several: merge them into a new run (a cell present twice keeps the later run's result) "
+        "written next to the first one, or to --out.",
+    )
+    report.add_argument("runs", nargs="+", metavar="RUN", help="run directory (reports/<run-id>) or results.jsonl")
+    report.add_argument("--out", help="directory for the merged run (default: a new run id beside the first RUN)")
+    report.set_defaults(func=_report)
+
+    compare = subparsers.add_parser(
+        "compare",
+        help="compare two runs and exit 1 when a metric regresses by more than its tolerance",
+    )
+    compare.add_argument("base", metavar="BASE", help="baseline run directory or results.jsonl")
+    compare.add_argument("new", metavar="NEW", help="new run directory or results.jsonl")
+    compare.add_argument(
+        "--fail-on",
+        required=True,
+        metavar="METRIC:DELTA[,...]",
+        help="tolerances, absolute (direct_acc:0.02) or relative to the baseline (direct_acc:5%%)",
+    )
+    compare.set_defaults(func=_compare)

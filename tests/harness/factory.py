@@ -1,0 +1,44 @@
+"""Hand-made `CaseResult`s for report tests (no model needed)."""
+
+from __future__ import annotations
+
+from ksmith.report.records import CaseResult, MetricValue
+
+
+def make_result(
+    method: str = "rome",
+    task: str = "edit",
+    level: str = "leaf",
+    scale: int = 10,
+    seed: int = 0,
+    status: str = "passed",
+    model: str = "tiny-kg",
+    **values: float,
+) -> CaseResult:
+    """A result whose metrics are `values` (name -> value); `ccr` and `rr` point down, others up."""
+    metrics = {
+        name: MetricValue(value, "mcq", 40, (value - 0.05, value + 0.05), None, name not in ("ccr", "rr"))
+        for name, value in values.items()
+    }
+    key = {"model": model, "method": method, "task": task, "level": level, "scale": scale, "seed": seed}
+    return CaseResult(
+        key=key,
+        status=status,
+        metrics=metrics if status == "passed" else {},
+        n_probes=40,
+        timings={"update_s": 0.5, "score_s": 0.1},
+        provenance={"world_hash": "w"},
+        message=None if status == "passed" else "RuntimeError: boom",
+    )
+
+
+def sample_run() -> list[CaseResult]:
+    """Two tasks, two levels, two scales, three methods, one failure."""
+    results = []
+    for level in ("root", "leaf"):
+        for scale in (1, 10):
+            results.append(make_result("rome", "edit", level, scale, direct_acc=0.9, contextual_acc=0.95, ccr=0.02, multi_hop_acc=0.4))
+            results.append(make_result("ft-m", "edit", level, scale, direct_acc=0.8, contextual_acc=0.9, ccr=0.1, multi_hop_acc=0.3))
+            results.append(make_result("npo", "unlearn", level, scale, direct_acc=0.7, contextual_acc=0.8, rr=0.05))
+    results.append(make_result("crashy", "edit", "leaf", 10, status="failed"))
+    return results
