@@ -1,0 +1,248 @@
+"""`ksmith.metrics.compute` on hand-built cases whose every value is worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from metrics_factories import FakeDataset, intervention, merge, probe, scores, values
+
+from ksmith.errors import KsmithError
+from ksmith.metrics import compute
+from ksmith.metrics.answers import answered_correctly, preconditions
+
+
+def edit_case() -> FakeDataset:
+    return FakeDataset(
+        probes=(
+            probe("d0", "direct", iid="i0"),
+            probe("d1", "direct", iid="i0", held_out=True, paraphrase_id=3),
+            probe("r0", "reverse", iid="i0"),
+            probe("m0", "multi_hop", iid="i0", hop=1),
+            probe("m1", "multi_hop", iid="i0", hop=2),
+            probe("c0", "contextual", iid="i0"),
+            probe("c1", "contextual", iid="i0", domain="history"),
+            probe("d2", "direct", iid="i1", domain="history"),
+            probe("r1", "reverse", iid="i1", domain="history"),
+            probe("c2", "contextual", iid="i1", domain="history"),
+        ),
+        interventions=(
+            intervention("i0"),
+            intervention("i1", relation="era", domain="history"),
+        ),
+    )
+
+
+PRE = {
+    "d0": 0,
+    "d1": 0,
+    "r0": 0,
+    "m0": 0,
+    "m1": 2,
+    "c0": 0,
+    "c1": 0,
+    "d2": 0,
+    "r1": 0,
+    "c2": 0,
+}
+POST = {
+    "d0": 1,
+    "d1": 0,
+    "r0": 1,
+    "m0": 1,
+    "m1": 1,
+    "c0": 0,
+    "c1": 3,
+    "d2": 1,
+    "r1": 0,
+    "c2": 0,
+}
+
+
+def values_of(metrics):
+    return {name: m.value for name, m in metrics.items()}
+
+
+def test_hand_computed_edit_case() -> None:
+    m = compute(edit_case(), scores(PRE), scores(POST))
+    v = values_of(m)
+    assert v["direct_acc"] == 1.0  # d0, d2
+    assert v["paraphrase_acc"] == 0.0  # d1 stayed on the old object
+    assert v["reverse_acc"] == 0.5  # r0 right, r1 not
+    assert (
+        v["multi_hop_acc"] == 1.0 and m["multi_hop_acc"].executed == 0.5
+    )  # m1 was never known
+    assert v["multi_hop_acc_hop1"] == 1.0 and "multi_hop_acc_hop2" not in m
+    assert v["contextual_acc"] == pytest.approx(2 / 3)
+    assert v["ccr"] == pytest.approx(1 / 3)  # c1 moved
+    assert v["rr"] == pytest.approx(2 / 6)  # d1 and r1 still on the old object
+    assert v["conflict_rate"] == pytest.approx(
+        2 / 3
+    )  # (d1, r0) and (d2, r1) contradict
+    assert v["consistency"] == pytest.approx(1 / 3)  # (d0, r0) agree
+    assert v["propagation"] == 1.0 and m["propagation"].executed == 0.5
+    assert v["over_spread"] == pytest.approx(0.25)  # i0: 1/2, i1: 0/1
+    assert (
+        v["contextual_acc_in_domain"] == 1.0
+    )  # c0 (biology, i0) and c2 (history, i1) kept
+    assert (
+        v["contextual_acc_out_domain"] == 0.0
+    )  # c1 (history probe of a biology target) moved
+    assert v["q_plus_acc_biology"] == pytest.approx(
+        3 / 4
+    )  # d0, d1, r0, m0 (m1 filtered)
+    assert v["direct_acc_history"] == 1.0
+    for metric in m.values():
+        assert metric.protocol == "mcq"
+        assert 0.0 <= metric.value <= 1.0
+
+
+def test_directions_and_counts() -> None:
+    m = compute(edit_case(), scores(PRE), scores(POST))
+    assert (
+        m["ccr"].higher_is_better is False
+        and m["ccr"].executed is None
+        and m["ccr"].n == 3
+    )
+    assert m["rr"].higher_is_better is False
+    assert m["consistency"].higher_is_better is True
+    assert m["conflict_rate"].n == 3  # three (direct, reverse) pairs
+    assert m["propagation"].n == 1  # one intervention with an executed multi-hop probe
+    assert m["direct_acc"].n == 2 and m["direct_acc"].executed == 1.0
+
+
+def test_unchanged_model_has_no_collateral_change() -> None:
+    m = compute(edit_case(), scores(PRE), scores(PRE))
+    assert m["ccr"].value == 0.0
+    assert m["over_spread"].value == 0.0
+    assert m["propagation"].value == 0.0
+    assert m["direct_acc"].value == 0.0  # nothing was edited
+    assert m["rr"].value == 1.0
+    assert m["contextual_acc"].value == 1.0
+    assert (
+        m["conflict_rate"].value == 0.0 and m["consistency"].value == 1.0
+    )  # both still old
+
+
+def test_precondition_excludes_facts_the_model_never_knew() -> None:
+    pre = dict(PRE, d0=3, d1=3)  # the unedited model did not know i0's fact
+    m = compute(edit_case(), scores(pre), scores(POST))
+    # i0's Q+ probes all fail the precondition (the majority of held-in direct probes is wrong)
+    assert m["direct_acc"].n == 1 and m["direct_acc"].executed == 0.5
+    assert "multi_hop_acc" not in m  # no executed multi-hop probe left: no NaN metric
+    assert m["contextual_acc"].n == 3  # Q- probes only need themselves to be known
+
+
+def test_without_precondition_everything_counts() -> None:
+    m = compute(edit_case(), scores(PRE), scores(POST), precondition=False)
+    assert m["multi_hop_acc"].n == 2 and m["multi_hop_acc"].executed == 1.0
+
+
+def test_unlearning_correct_means_not_the_old_object() -> None:
+    p = probe("u", "direct", task="unlearn", before=2)
+    assert p.avoid == 2 and p.answer_after is None
+    assert answered_correctly(p, 0) and answered_correctly(p, None)
+    assert not answered_correctly(p, 2)
+    ds = FakeDataset(
+        probes=(
+            probe("u0", "direct", task="unlearn", before=2),
+            probe("u1", "direct", task="unlearn", before=2, paraphrase_id=1),
+            probe("u2", "reverse", task="unlearn", before=1),
+            probe("k0", "contextual", task="unlearn", before=3),
+        )
+    )
+    pre = {"u0": 2, "u1": 2, "u2": 1, "k0": 3}
+    post = {"u0": 0, "u1": 2, "u2": 1, "k0": 3}
+    v = values_of(compute(ds, scores(pre), scores(post)))
+    assert v["direct_acc"] == 0.5
+    assert v["rr"] == pytest.approx(2 / 3)
+    assert v["contextual_acc"] == 1.0 and v["ccr"] == 0.0
+    # pairs (u0, u2): forgot vs old -> conflict; (u1, u2): both old -> consistent
+    assert v["conflict_rate"] == 0.5 and v["consistency"] == 0.5
+
+
+def test_held_out_map_from_the_model_overrides_probe_flags() -> None:
+    ds = edit_case()
+    pre, post = scores(PRE), scores(POST)
+    m = compute(
+        ds, pre, post, held_out={"habitat": 0}
+    )  # paraphrase 0 of habitat is held out
+    assert m["paraphrase_acc"].n == 1 and m["paraphrase_acc"].value == 1.0  # d0
+    assert m["direct_acc"].n == 2  # d1 (paraphrase 3) and d2 (relation era, no entry)
+
+
+def test_other_protocols_get_their_own_names() -> None:
+    pre = merge(scores(PRE), scores(PRE, "mcq_norm"))
+    post_norm = dict(POST, d2=0)
+    post = merge(
+        scores(POST),
+        scores(post_norm, "mcq_norm"),
+        values({"d0": 0.5, "d2": -1.0, "c0": 0.3}, "prob_compare"),
+        values({"d0": 1.0, "d2": 0.5}, "token_acc"),
+    )
+    m = compute(edit_case(), pre, post)
+    assert m["direct_acc"].value == 1.0 and m["direct_acc"].protocol == "mcq"
+    assert (
+        m["direct_acc@mcq_norm"].value == 0.5
+        and m["direct_acc@mcq_norm"].protocol == "mcq_norm"
+    )
+    assert m["direct_acc@prob_compare"].value == 0.5  # d0 gap > 0, d2 not
+    assert (
+        "contextual_acc@prob_compare" not in m
+    )  # the comparison only means something for edits' Q+
+    assert m["direct_acc@token_acc"].value == 0.75
+    assert all(name == metric.name for name, metric in m.items())
+
+
+def test_precondition_needs_pre_update_mcq_scores() -> None:
+    with pytest.raises(KsmithError, match="mcq"):
+        compute(edit_case(), {}, scores(POST))
+
+
+def test_confidence_intervals_are_deterministic_and_bracket_the_value() -> None:
+    ds = FakeDataset(probes=tuple(probe(f"c{i}", "contextual") for i in range(200)))
+    pre = {f"c{i}": 0 for i in range(200)}
+    post = {f"c{i}": (1 if i % 4 == 0 else 0) for i in range(200)}
+    a = compute(ds, scores(pre), scores(post))
+    b = compute(ds, scores(pre), scores(post))
+    assert a == b
+    lo, hi = a["ccr"].ci
+    assert lo < a["ccr"].value == 0.25 < hi
+    assert 0.03 < hi - lo < 0.2  # about ±1.96 * sqrt(.25 * .75 / 200) = ±0.06
+    assert compute(ds, scores(pre), scores(post), n_resamples=0)["ccr"].ci is None
+
+
+def test_preconditions_majority_vote() -> None:
+    ps = [probe(f"d{i}", "direct", paraphrase_id=i) for i in range(3)] + [
+        probe("m", "multi_hop")
+    ]
+    assert preconditions(ps, {"d0": 0, "d1": 0, "d2": 1, "m": 0}, {})["m"] is True
+    assert preconditions(ps, {"d0": 0, "d1": 1, "d2": 1, "m": 0}, {})["m"] is False
+    assert (
+        preconditions(ps, {"d0": 0, "d1": 0, "d2": 0}, {})["m"] is False
+    )  # never scored
+
+
+def test_no_metric_is_nan() -> None:
+    for metric in compute(edit_case(), scores(PRE), scores(POST)).values():
+        assert not math.isnan(metric.value)
+
+
+class _Container:
+    """Stands in for `ksmith.scoring.Scores` (`.of(protocol)`)."""
+
+    def __init__(self, table):
+        self.table = table
+
+    def of(self, protocol):
+        return self.table.get(protocol, {})
+
+
+def test_every_score_shape_gives_the_same_metrics() -> None:
+    ds = edit_case()
+    as_dicts = compute(ds, scores(PRE), scores(POST))
+    as_container = compute(ds, _Container(scores(PRE)), _Container(scores(POST)))
+    as_lists = compute(
+        ds, list(scores(PRE)["mcq"].values()), list(scores(POST)["mcq"].values())
+    )
+    assert as_dicts == as_container == as_lists
