@@ -158,22 +158,36 @@ def over_spread(answers: Sequence[Answer]) -> Tally:
     return _per_intervention_change(ctx, len(ctx), False)
 
 
+def _forgetting(answer: Answer) -> bool:
+    """An unlearning `Q+` probe: there the protocol's expected option is the old object to avoid."""
+    return answer.probe.task == "unlearn" and answer.probe.family == "Q+"
+
+
 def mean_value(answers: Sequence[Answer]) -> Tally:
-    """Mean of the post-update protocol value over executed probes (`token_acc`: token accuracy)."""
+    """`token_acc`: mean over executed probes of the teacher-forced token accuracy of the expected
+    answer, or of 1 - the old answer's token accuracy for unlearning `Q+` probes (what is forgotten).
+    """
     kept = [a for a in answers if a.value_after is not None]
-    return Tally(
-        np.array([a.value_after for a in kept if a.executed], dtype=np.float64),
-        len(kept),
-    )
+    values = [
+        1.0 - a.value_after if _forgetting(a) else a.value_after
+        for a in kept
+        if a.executed
+    ]
+    return Tally(np.array(values, dtype=np.float64), len(kept))
 
 
 def prob_compare_success(answers: Sequence[Answer]) -> Tally:
-    """Fraction of executed edit `Q+` probes with log p(new) > log p(old) (ROME's efficacy test)."""
-    kept = [
-        a
-        for a in answers
-        if a.value_after is not None
-        and a.probe.family == "Q+"
-        and a.probe.task == "edit"
-    ]
-    return Tally(_rate(a.value_after > 0.0 for a in kept if a.executed), len(kept))
+    """`prob_compare`: fraction of executed probes where the expected option wins by log-probability.
+
+    The engine's value is log p(new) - log p(old) for edit probes whose answer moves (ROME's
+    efficacy test), else log p(expected) - the best other option: success is value > 0. For
+    unlearning `Q+` probes the engine's "expected" is the old object, so success is value <= 0
+    (the old object no longer wins).
+    """
+    kept = [a for a in answers if a.value_after is not None]
+    flags = (
+        (a.value_after <= 0.0) if _forgetting(a) else (a.value_after > 0.0)
+        for a in kept
+        if a.executed
+    )
+    return Tally(_rate(flags), len(kept))

@@ -187,9 +187,7 @@ def test_other_protocols_get_their_own_names() -> None:
         and m["direct_acc@mcq_norm"].protocol == "mcq_norm"
     )
     assert m["direct_acc@prob_compare"].value == 0.5  # d0 gap > 0, d2 not
-    assert (
-        "contextual_acc@prob_compare" not in m
-    )  # the comparison only means something for edits' Q+
+    assert m["contextual_acc@prob_compare"].value == 1.0  # c0: the kept answer still wins
     assert m["direct_acc@token_acc"].value == 0.75
     assert all(name == metric.name for name, metric in m.items())
 
@@ -246,3 +244,22 @@ def test_every_score_shape_gives_the_same_metrics() -> None:
         ds, list(scores(PRE)["mcq"].values()), list(scores(POST)["mcq"].values())
     )
     assert as_dicts == as_container == as_lists
+
+
+def test_value_protocols_for_unlearning_count_forgetting() -> None:
+    ds = FakeDataset(
+        probes=(
+            probe("u0", "direct", task="unlearn"),
+            probe("u1", "direct", task="unlearn", paraphrase_id=1),
+        )
+    )
+    pre = scores({"u0": 0, "u1": 0})
+    post = merge(
+        values({"u0": -0.5, "u1": 2.0}, "prob_compare"),
+        values({"u0": 0.25, "u1": 1.0}, "token_acc"),
+    )
+    m = compute(ds, pre, post)
+    assert (
+        m["direct_acc@prob_compare"].value == 0.5
+    )  # u0: the old object no longer wins
+    assert m["direct_acc@token_acc"].value == pytest.approx((0.75 + 0.0) / 2)
