@@ -212,10 +212,12 @@ def train(
     weight_decay: float = 0.0,
     grad_clip: float | None = 1.0,
     after_step: Callable[[], None] | None = None,
-    stop_loss: float = 0.0,
+    stop_loss: float | None = None,
 ) -> list[float]:
     """Minimise `step_loss(step)` over `params` with Adam for `steps` steps; return the loss curve.
 
+    `params.reference()` may be used inside `step_loss`, but before the step's graph is built
+    (it writes the weights that graph would read).
     `step_loss` builds the whole objective of one step (forget term, retain term, ...), so methods
     differ only in that closure. `after_step` runs after each update (e.g. a projection). A
     non-finite loss stops the loop early rather than writing NaNs into the weights; a loss below
@@ -236,7 +238,7 @@ def train(
                 if not math.isfinite(value):
                     break
                 curve.append(value)
-                if value < stop_loss:
+                if stop_loss is not None and value < stop_loss:
                     break
                 grads = torch.autograd.grad(loss, params.params, allow_unused=True)
                 for p, g in zip(params.params, grads):
