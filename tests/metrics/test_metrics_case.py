@@ -187,7 +187,9 @@ def test_other_protocols_get_their_own_names() -> None:
         and m["direct_acc@mcq_norm"].protocol == "mcq_norm"
     )
     assert m["direct_acc@prob_compare"].value == 0.5  # d0 gap > 0, d2 not
-    assert m["contextual_acc@prob_compare"].value == 1.0  # c0: the kept answer still wins
+    assert (
+        m["contextual_acc@prob_compare"].value == 1.0
+    )  # c0: the kept answer still wins
     assert m["direct_acc@token_acc"].value == 0.75
     assert all(name == metric.name for name, metric in m.items())
 

@@ -1,0 +1,189 @@
+"""Weight-space geometry of an update: rotation versus anisotropic scaling (the paper's SVD view).
+
+For each updated matrix W -> W' (DESIGN.md §1):
+
+* scaling: the ratios r_i = σ'_i / σ_i of the top-k singular values. A uniform rescale gives equal
+  ratios; *anisotropy* = the standard deviation of log r_i (0 for no change or a uniform rescale).
+* rotation: the principal angles between the top-k left singular subspaces of W and W', and between
+  the right ones; *rotation* = their mean, in degrees (0 for identical subspaces, 90 orthogonal).
+
+Each is also computed for a random update of the same Frobenius norm (Gaussian, seeded), the
+baseline that says whether a method rotates or rescales *more than chance at that size*;
+`*_excess` = measured / random. Functions take tensors; nothing here loads a model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ksmith.cache import stable_hash
+from ksmith.metrics.inputs import MetricsError
+from ksmith.metrics.record import Metric
+
+#: Top singular directions compared by default.
+TOP_K = 8
+
+
+def singular_value_ratios(
+    before: torch.Tensor, after: torch.Tensor, top: int = TOP_K
+) -> torch.Tensor:
+    """σ'_i / σ_i for the top `top` singular values (σ_i = 0 directions are left out)."""
+    s0 = torch.linalg.svdvals(before.double())[:top]
+    s1 = torch.linalg.svdvals(after.double())[:top]
+    keep = s0 > 0
+    return s1[keep] / s0[keep]
+
+
+def anisotropy(ratios: torch.Tensor) -> float:
+    """Spread of singular-value ratios: std of log(σ'_i / σ_i); 0 for a uniform rescale."""
+    ratios = ratios[ratios > 0]
+    if ratios.numel() < 2:
+        return 0.0
+    return float(torch.log(ratios).std(unbiased=False))
+
+
+def principal_angles(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Principal angles (radians, ascending) between the column spaces of `a` and `b`.
+
+    Bases are orthonormalised first; the cosines are the singular values of Qa^T Qb.
+    """
+    qa, _ = torch.linalg.qr(a.double())
+    qb, _ = torch.linalg.qr(b.double())
+    cosines = torch.linalg.svdvals(qa.T @ qb).clamp(-1.0, 1.0)
+    return torch.flip(torch.arccos(cosines), dims=(0,))
+
+
+def top_subspaces(
+    w: torch.Tensor, top: int = TOP_K
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(left, right) orthonormal bases of the top-`top` singular subspaces of `w`."""
+    u, _, vh = torch.linalg.svd(w.double(), full_matrices=False)
+    return u[:, :top], vh[:top].T
+
+
+def rotation_degrees(
+    before: torch.Tensor, after: torch.Tensor, top: int = TOP_K
+) -> float:
+    """Mean principal angle (degrees) over the left and right top-`top` singular subspaces."""
+    l0, r0 = top_subspaces(before, top)
+    l1, r1 = top_subspaces(after, top)
+    angles = torch.cat([principal_angles(l0, l1), principal_angles(r0, r1)])
+    return math.degrees(float(angles.mean()))
+
+
+@dataclass(frozen=True)
+class MatrixGeometry:
+    """Geometry of one updated matrix, with the same-norm random baseline."""
+
+    name: str
+    relative_norm: float
+    rotation: float
+    anisotropy: float
+    rotation_random: float
+    anisotropy_random: float
+
+
+def random_update(before: torch.Tensor, norm: float, seed: int) -> torch.Tensor:
+    """A Gaussian matrix shaped like `before`, scaled to Frobenius norm `norm` (seeded, own generator)."""
+    gen = torch.Generator().manual_seed(seed)
+    noise = torch.randn(before.shape, generator=gen, dtype=torch.float64)
+    return noise * (norm / float(torch.linalg.matrix_norm(noise)))
+
+
+def matrix_geometry(
+    name: str,
+    before: torch.Tensor,
+    after: torch.Tensor,
+    *,
+    top: int = TOP_K,
+    seed: int = 0,
+) -> MatrixGeometry:
+    """Rotation and anisotropy of `before -> after` and of a random update of the same norm."""
+    if before.shape != after.shape or before.dim() != 2:
+        raise MetricsError(
+            f"{name}: geometry needs two matrices of one shape, got {tuple(before.shape)} and {tuple(after.shape)}"
+        )
+    w0 = before.detach().double().cpu()
+    w1 = after.detach().double().cpu()
+    delta = float(torch.linalg.matrix_norm(w1 - w0))
+    w_rand = w0 + random_update(
+        w0, delta, int(stable_hash("geometry", name, seed), 16) % (2**63)
+    )
+    base = float(torch.linalg.matrix_norm(w0))
+    return MatrixGeometry(
+        name=name,
+        relative_norm=delta / base if base else math.inf,
+        rotation=rotation_degrees(w0, w1, top),
+        anisotropy=anisotropy(singular_value_ratios(w0, w1, top)),
+        rotation_random=rotation_degrees(w0, w_rand, top),
+        anisotropy_random=anisotropy(singular_value_ratios(w0, w_rand, top)),
+    )
+
+
+def geometry_of(
+    before: Mapping[str, torch.Tensor],
+    after: Mapping[str, torch.Tensor],
+    *,
+    top: int = TOP_K,
+    seed: int = 0,
+) -> list[MatrixGeometry]:
+    """Per updated 2-D tensor (present in both mappings and changed) its geometry; others skipped."""
+    out = []
+    for name, w0 in before.items():
+        w1 = after.get(name)
+        if w1 is None or w0.dim() != 2 or torch.equal(w0, w1):
+            continue
+        out.append(matrix_geometry(name, w0, w1, top=top, seed=seed))
+    return out
+
+
+def geometry(
+    before: Mapping[str, torch.Tensor],
+    after: Mapping[str, torch.Tensor],
+    *,
+    top: int = TOP_K,
+    seed: int = 0,
+) -> dict[str, Metric]:
+    """Geometry metrics averaged over the updated matrices (protocol "weights"; n = matrices).
+
+    geom_rotation / geom_rotation_random (degrees), geom_anisotropy / geom_anisotropy_random,
+    geom_rotation_excess and geom_anisotropy_excess (measured / random: > 1 means more than a
+    random update of the same size), geom_relative_norm (||ΔW||_F / ||W||_F). No directions: these
+    describe *how* a method changes weights, not how well.
+    """
+    mats = geometry_of(before, after, top=top, seed=seed)
+    if not mats:
+        return {}
+    n = len(mats)
+
+    def mean(values: list[float]) -> float:
+        return float(np.mean(values))
+
+    fields = {
+        "geom_rotation": mean([m.rotation for m in mats]),
+        "geom_rotation_random": mean([m.rotation_random for m in mats]),
+        "geom_anisotropy": mean([m.anisotropy for m in mats]),
+        "geom_anisotropy_random": mean([m.anisotropy_random for m in mats]),
+        "geom_relative_norm": mean([m.relative_norm for m in mats]),
+    }
+    fields["geom_rotation_excess"] = _ratio(
+        fields["geom_rotation"], fields["geom_rotation_random"]
+    )
+    fields["geom_anisotropy_excess"] = _ratio(
+        fields["geom_anisotropy"], fields["geom_anisotropy_random"]
+    )
+    return {
+        name: Metric(name, value, "weights", n, higher_is_better=None)
+        for name, value in fields.items()
+    }
+
+
+def _ratio(a: float, b: float) -> float:
+    if b > 0:
+        return a / b
+    return 1.0 if a == 0 else math.inf
