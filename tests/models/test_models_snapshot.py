@@ -1,0 +1,90 @@
+import pytest
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from ksmith.errors import KsmithError
+from ksmith.models.snapshot import RestoreError, Snapshot, weights_hash
+
+
+@pytest.fixture
+def gpt2():
+    torch.manual_seed(0)
+    return GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=50, n_positions=32))
+
+
+DECLARED = "transformer.h.1.mlp.c_proj.weight"
+LEAKED = "transformer.h.0.attn.c_attn.weight"
+
+
+def test_restore_brings_back_declared_tensors(gpt2):
+    before = weights_hash(gpt2)
+    snap = Snapshot.take(gpt2, [DECLARED])
+    with torch.no_grad():
+        gpt2.get_parameter(DECLARED).add_(1.0)
+    assert snap.changed(gpt2) == [DECLARED]
+    assert weights_hash(gpt2) != before
+    snap.restore(gpt2)
+    snap.verify(gpt2)
+    assert snap.changed(gpt2) == []
+    assert weights_hash(gpt2) == before
+
+
+def test_leaked_tensor_is_caught_and_named(gpt2):
+    snap = Snapshot.take(gpt2, [DECLARED])
+    with torch.no_grad():
+        gpt2.get_parameter(DECLARED).mul_(2.0)
+        gpt2.get_parameter(LEAKED)[0, 0] += 1e-3  # a method touched a tensor it did not declare
+    snap.restore(gpt2)
+    with pytest.raises(RestoreError, match=LEAKED) as info:
+        snap.verify(gpt2)
+    assert snap.changed(gpt2) == [LEAKED]  # the declared tensor itself was restored
+    assert isinstance(info.value, KsmithError)
+
+
+def test_replaced_parameter_object_is_restored(gpt2):
+    snap = Snapshot.take(gpt2)
+    module = gpt2.get_submodule("transformer.h.0.mlp.c_fc")
+    module.weight = torch.nn.Parameter(torch.zeros_like(module.weight))
+    snap.restore(gpt2)
+    snap.verify(gpt2)
+
+
+def test_requires_grad_is_put_back(gpt2):
+    snap = Snapshot.take(gpt2)
+    for p in gpt2.parameters():
+        p.requires_grad_(False)
+    snap.restore(gpt2)
+    assert all(p.requires_grad for p in gpt2.parameters())
+
+
+def test_unknown_names_are_rejected(gpt2):
+    with pytest.raises(RestoreError, match="unknown parameter"):
+        Snapshot.take(gpt2, ["transformer.h.9.mlp.c_proj.weight"])
+
+
+def test_peft_adapters_are_unloaded_on_restore(gpt2):
+    from peft import LoraConfig, get_peft_model
+
+    names = [n for n, _ in gpt2.named_parameters()]
+    before = weights_hash(gpt2)
+    snap = Snapshot.take(gpt2, [])
+    wrapped = get_peft_model(gpt2, LoraConfig(target_modules=["c_proj"], r=2, init_lora_weights=False))
+    assert snap.changed(gpt2)  # adapter parameters appeared, originals got renamed
+    restored = snap.restore(wrapped)
+    assert restored is gpt2
+    assert [n for n, _ in gpt2.named_parameters()] == names
+    assert not hasattr(gpt2, "peft_config")
+    snap.verify(gpt2)
+    assert weights_hash(gpt2) == before
+
+
+def test_merged_adapter_is_undone_when_declared(gpt2):
+    from peft import LoraConfig, get_peft_model
+
+    targets = [n for n, _ in gpt2.named_parameters() if "c_proj.weight" in n]
+    snap = Snapshot.take(gpt2, targets)
+    wrapped = get_peft_model(gpt2, LoraConfig(target_modules=["c_proj"], r=2, init_lora_weights=False))
+    merged = wrapped.merge_and_unload()
+    assert sorted(snap.changed(merged)) == sorted(targets)
+    snap.restore(merged)
+    snap.verify(gpt2)
