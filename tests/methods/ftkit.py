@@ -100,3 +100,20 @@ def logprob(model, tok, prompt: str, word: str) -> float:
     with torch.no_grad():
         logits = model(input_ids=ids).logits[0, -1]
     return float(torch.log_softmax(logits, -1)[tok.convert_tokens_to_ids(word)])
+
+
+def taught(arch: str, steps: int = 40) -> torch.nn.Module:
+    """A tiny model that has learned the request's old facts and the retain facts (so unlearning
+    has something to remove): all weights fine-tuned on them for a few steps."""
+    from ksmith.methods import losses
+    from ksmith.methods.training import ParamSet, TrainPair, sequence_logprobs, tokenize_pairs, train
+
+    model = MODELS[arch]()
+    tok = tokenizer()
+    req = request("unlearn", k=3)
+    pairs = [TrainPair(p, " " + iv.old_object) for iv in req.interventions for p in iv.prompts]
+    pairs += [TrainPair(r.prompt, " " + r.answer) for r in req.retain]
+    batch = tokenize_pairs(tok, pairs)
+    params = ParamSet(model, [n for n, _ in model.named_parameters()])
+    train(model, params, lambda step: losses.nll(sequence_logprobs(model, batch)), steps=steps, lr=1e-2)
+    return model

@@ -1,0 +1,155 @@
+"""The six unlearners on tiny random GPT-2- and Llama-layout models: each lowers the old object,
+touches only its declared tensors, is deterministic, changes nothing for an empty request, and
+gets exactly the inputs its loss names."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+
+import ftkit
+from ksmith.errors import MethodError
+from ksmith.methods import losses
+from ksmith.methods.nethook import Trace, main_output
+from ksmith.methods.unlearn import (
+    NPO,
+    RMU,
+    FineTuneUnlearner,
+    GradAscent,
+    GradDiff,
+    ReLearn,
+    SimNPO,
+    vague_answers,
+)
+from ksmith.models.arch import describe
+
+ARCHS = sorted(ftkit.MODELS)
+UNLEARNERS = {
+    "grad-ascent": lambda: GradAscent(lr=2e-2, steps=10),
+    "grad-diff": lambda: GradDiff(lr=2e-2, steps=10),
+    "npo": lambda: NPO(lr=2e-2, steps=10),
+    "simnpo": lambda: SimNPO(lr=2e-2, steps=10),
+    "relearn": lambda: ReLearn(lr=2e-2, steps=10),
+    "rmu": lambda: RMU(lr=2e-2, steps=10),
+}
+PROMPT = "the capital of France is"
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return ftkit.tokenizer()
+
+
+@pytest.fixture(scope="module")
+def taught():
+    """Per layout, a tiny model that knows the facts to forget (copied per test)."""
+    return {arch: ftkit.taught(arch) for arch in ARCHS}
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("name", sorted(UNLEARNERS))
+def test_unlearner_changes_the_old_answer_and_only_declared_tensors(arch, name, tok, taught) -> None:
+    model = copy.deepcopy(taught[arch])
+    before = ftkit.state(model)
+    old = ftkit.logprob(model, tok, PROMPT, "Paris")
+    result = UNLEARNERS[name]().apply(model, tok, ftkit.request("unlearn"))
+    changed = ftkit.changed(before, model)
+    assert changed and changed <= set(result.touched)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert result.steps == len(result.loss_curve) == 10
+    if name != "rmu":  # RMU acts on activations; its effect on the answer is tested below
+        assert ftkit.logprob(model, tok, PROMPT, "Paris") < old - 0.5
+
+
+@pytest.mark.parametrize("name", sorted(UNLEARNERS))
+def test_unlearner_is_deterministic_and_ignores_an_empty_request(name, tok) -> None:
+    a, b = ftkit.llama(), ftkit.llama()
+    UNLEARNERS[name]().apply(a, tok, ftkit.request("unlearn", seed=5, k=2))
+    UNLEARNERS[name]().apply(b, tok, ftkit.request("unlearn", seed=5, k=2))
+    for (n, pa), pb in zip(a.named_parameters(), b.parameters()):
+        assert torch.equal(pa, pb), n
+    model = ftkit.gpt2()
+    before = ftkit.state(model)
+    assert UNLEARNERS[name]().apply(model, tok, ftkit.empty_request("unlearn")).steps == 0
+    assert not ftkit.changed(before, model)
+
+
+@pytest.mark.parametrize("name", sorted(UNLEARNERS))
+def test_unlearner_runs_without_retain_items(name, tok) -> None:
+    model = ftkit.gpt2()
+    result = UNLEARNERS[name]().apply(model, tok, ftkit.request("unlearn", retain=False))
+    assert result.steps == 10 and all(math.isfinite(v) for v in result.loss_curve)
+
+
+def test_npo_reference_is_the_model_before_the_update(tok) -> None:
+    """At step 0 the model is its own reference, so NPO's loss is exactly (2/β)·log 2."""
+    result = NPO(steps=3).apply(ftkit.gpt2(), tok, ftkit.request("unlearn"))
+    assert result.loss_curve[0] == pytest.approx(2 / 0.1 * math.log(2), rel=1e-5)
+
+
+def test_each_loss_gets_exactly_the_inputs_it_names(tok) -> None:
+    seen: list[set[str]] = []
+
+    def probe_loss(forget, retain_kl, neutral, beta):
+        seen.append({"forget", "retain_kl", "neutral", "beta"})
+        assert isinstance(beta, float) and beta == 0.3
+        assert forget.logp.shape == neutral.logp.shape
+        return losses.nll(neutral) + retain_kl - 0.0 * forget.logp.sum()
+
+    class Probe(FineTuneUnlearner):
+        loss = staticmethod(probe_loss)
+
+    Probe(steps=2, beta=0.3).apply(ftkit.gpt2(), tok, ftkit.request("unlearn"))
+    assert len(seen) == 2
+
+
+def test_retain_weight_adds_a_retain_term_to_any_loss(tok) -> None:
+    plain = GradAscent(steps=1).apply(ftkit.gpt2(), tok, ftkit.request("unlearn"))
+    kept = GradAscent(steps=1, retain_weight=1.0).apply(ftkit.gpt2(), tok, ftkit.request("unlearn"))
+    kl = GradAscent(steps=1, retain_weight=1.0, retain_term="kl").apply(ftkit.gpt2(), tok, ftkit.request("unlearn"))
+    assert kept.loss_curve[0] > plain.loss_curve[0] + 1.0  # + NLL of the retain answers (~3.5)
+    assert kl.loss_curve[0] == pytest.approx(plain.loss_curve[0], abs=1e-5)  # KL is 0 at step 0
+    with pytest.raises(MethodError, match="retain_term"):
+        GradAscent(retain_term="l2").apply(ftkit.gpt2(), tok, ftkit.request("unlearn"))
+
+
+def test_relearn_learns_a_vague_answer(tok) -> None:
+    (answer,) = vague_answers()[:1]
+    model = ftkit.gpt2()
+    before = ftkit.logprob(model, tok, PROMPT, answer)
+    ReLearn(lr=2e-2, steps=10).apply(model, tok, ftkit.request("unlearn"))
+    assert ftkit.logprob(model, tok, PROMPT, answer) > before + 0.5
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_rmu_steers_its_layer_on_forget_text(arch, tok) -> None:
+    model = ftkit.MODELS[arch]()
+    block = describe(model).block(1)
+    ids = torch.tensor([tok(PROMPT + " Paris")["input_ids"]])
+
+    def norm() -> float:
+        with torch.no_grad(), Trace(model, block) as tr:
+            model(input_ids=ids)
+        return float(main_output(tr.output).norm(dim=-1).mean())
+
+    before = norm()
+    result = RMU(lr=2e-2, steps=10).apply(model, tok, ftkit.request("unlearn"))
+    assert result.loss_curve[-1] < result.loss_curve[0]
+    assert norm() > before * 1.5  # pulled toward a control vector 4x the mean norm
+    arch_ = describe(model)
+    assert set(result.touched) == {arch_.mlp_out_weight(0), arch_.mlp_out_weight(1)}
+
+
+def test_rmu_refuses_to_train_layers_above_its_steering_layer(tok) -> None:
+    with pytest.raises(MethodError, match="at or below"):
+        RMU(layer=0, layers=(0, 2)).apply(ftkit.gpt2(), tok, ftkit.request("unlearn"))
+
+
+def test_registered_names_and_families() -> None:
+    expected = {GradAscent: "grad-ascent", GradDiff: "grad-diff", NPO: "npo", SimNPO: "simnpo",
+                ReLearn: "relearn", RMU: "rmu"}
+    for cls, name in expected.items():
+        assert cls.name == name and cls.families == frozenset({"unlearn"})
