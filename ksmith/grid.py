@@ -14,9 +14,10 @@ Presets (what `--ksmith-grid` picks before any explicit option overrides a field
 The world's own seed is fixed per preset (`world_seed`): the grid's seeds vary which facts are
 updated and the methods' randomness, not the world (a new world would mean a new pretrained model).
 
-Sharding (`--ksmith-shard i/n`, 1 <= i <= n) deals the grid's cells, in grid order, round-robin to
-n shards: every machine given the same options computes the same partition, the shards are disjoint,
-their union is the grid, and each shard gets a similar mix of cheap (k=1) and costly (k=100) cells.
+Sharding (`--ksmith-shard i/n`, 1 <= i <= n) deals the grid's cells round-robin to n shards, taking
+them by scale and then in grid order: every machine given the same options computes the same
+partition, the shards are disjoint, their union is the grid, and each shard gets about 1/n of the
+cells of every scale (k dominates a cell's cost), so shards take similar times.
 """
 
 from __future__ import annotations
@@ -123,12 +124,12 @@ def grid_order(case: GridCase) -> tuple[object, ...]:
 
 
 def shard_cases(cases: Sequence[GridCase], shard: tuple[int, int] | None) -> list[GridCase]:
-    """Deal `cases` (taken in grid order) round-robin to `n` shards and keep shard `i` (1-based)."""
-    ordered = sorted(cases, key=grid_order)
+    """Deal `cases` (by scale, then grid order) round-robin to `n` shards; keep shard `i` (1-based)."""
     if shard is None:
-        return ordered
+        return sorted(cases, key=grid_order)
     index, count = shard
-    return [case for position, case in enumerate(ordered) if position % count == index - 1]
+    dealt = sorted(cases, key=lambda case: (case.scale, grid_order(case)))
+    return sorted((case for position, case in enumerate(dealt) if position % count == index - 1), key=grid_order)
 
 
 PRESETS: dict[str, GridSpec] = {

@@ -1,14 +1,105 @@
 """The ksmith pytest plugin (registered through the `pytest11` entry point).
 
-Set-up that every ksmith session needs: no hub access at run time, and one share of the cores per
-pytest-xdist worker (a trial here: 31 s with one torch thread per worker, 312 s without).
+What it does, in the order a session sees it:
+
+1. Set-up every ksmith session needs: no hub access at run time, and one share of the cores per
+   pytest-xdist worker (a trial here: 31 s with one torch thread per worker, 312 s without).
+2. Options (`--ksmith-*`, each also an ini key `ksmith_*`) resolved into a `Harness`: the grid
+   (`ksmith.grid.GridSpec`) and how to run and report it. A bad value is a `pytest.UsageError`.
+3. `pytest_generate_tests` parametrises every test that takes `ksmith_case` over the grid, with
+   ids like `tiny-kg-rome-edit-leaf-k10-s0`; a method is paired only with the tasks it supports.
+   `--ksmith-shard i/n` deselects the cells of other shards.
+4. Each case's `CaseResult` rides on its test report (`user_properties`), so it reaches the
+   controller the same way with or without xdist; a crashed case still produces a `failed` result.
+5. The controller journals results as they arrive, and at the end writes `reports/<run-id>/`
+   (results.jsonl, leaderboard.md/.csv/.json, index.html), points `reports/latest` at it, prints the
+   compact leaderboard and, with `--ksmith-baseline`, fails the session on a regression.
+
+The fixtures that run a case live in `fixtures/` (loaded by the repository's root conftest).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import pytest
+
+from ksmith.errors import KsmithError
+
+log = logging.getLogger(__name__)
+
+#: Option name (after --ksmith-) -> (help, default when neither the option nor the ini key is set;
+#: None = the grid preset decides).
+OPTIONS: dict[str, tuple[str, str | None]] = {
+    "grid": ("grid preset: smoke, default or full (other options override its fields)", "default"),
+    "models": ("comma-separated model specs (tiny-kg, tiny-kg-small, hf:<path>, smollm2-135m)", None),
+    "methods": ("comma-separated method names, or 'all' (every registered method)", None),
+    "tasks": ("comma-separated tasks: edit, unlearn", None),
+    "levels": ("comma-separated levels: root, intermediate, leaf", None),
+    "scales": ("comma-separated k values (facts updated at once)", None),
+    "seeds": ("comma-separated seeds (which facts are updated, and the methods' randomness)", None),
+    "domains": ("comma-separated world domains: biology, economics, history, physics", None),
+    "world-size": ("world size for build_world: small, default, large or an integer", None),
+    "mode": ("batch (all k facts at once) or sequential (reserved: continual updates)", None),
+    "shard": ("run only shard i of n (i/n, 1-based): a stable partition of the grid", None),
+    "report-dir": ("where runs are written (reports/<run-id>/, reports/latest)", "reports"),
+    "baseline": ("results.jsonl or run directory to compare with at the end of the session", None),
+    "fail-on": ("tolerances for --ksmith-baseline: METRIC:DELTA[,...], e.g. direct_acc:0.02", None),
+    "device": ("torch device (default: cuda when available, one GPU per xdist worker; else cpu)", None),
+    "dtype": ("model dtype: float32 (default), bfloat16, float16", None),
+    "batch-size": ("scoring batch size", "64"),
+    "protocols": ("comma-separated scoring protocols", "mcq,mcq_norm,prob_compare,token_acc"),
+}
+GRID_FIELDS = ("models", "methods", "tasks", "levels", "scales", "seeds", "domains", "world-size", "mode", "shard")
+
+#: The parameter name a bench case takes to be parametrised over the grid.
+CASE_ARG = "ksmith_case"
+#: Name of the user property carrying a case's `CaseResult` JSON from a worker to the controller.
+RESULT_PROPERTY = "ksmith_case_result"
+
+
+@dataclass(frozen=True)
+class Harness:
+    """Everything a session needs to run and report the grid (resolved, validated options)."""
+
+    spec: Any  # ksmith.grid.GridSpec
+    report_dir: Path
+    baseline: Path | None
+    tolerances: tuple[Any, ...]  # ksmith.report.compare.Tolerance
+    resume: bool
+    device: str | None
+    dtype: str | None
+    batch_size: int
+    protocols: tuple[str, ...]
+    rootdir: Path
+    finished: Mapping[str, Any] | None = None  # resume_key -> CaseResult, loaded on first use
+
+    def describe(self) -> dict[str, Any]:
+        """The run's settings as stored in leaderboard.json and shown on the HTML page."""
+        spec = self.spec
+        return {
+            "grid": spec.preset,
+            "models": ",".join(spec.models),
+            "tasks": ",".join(spec.tasks),
+            "levels": ",".join(spec.levels),
+            "scales": ",".join(map(str, spec.scales)),
+            "seeds": ",".join(map(str, spec.seeds)),
+            "domains": ",".join(spec.domains),
+            "world_size": str(spec.world_size),
+            "mode": spec.mode,
+            "shard": "" if spec.shard is None else f"{spec.shard[0]}/{spec.shard[1]}",
+            "protocols": ",".join(self.protocols),
+        }
+
+
+HARNESS_KEY = pytest.StashKey[Harness]()
+#: Set on a bench item by the `record_case` fixture (see `fixtures/`); read by makereport.
+RECORDER_KEY = pytest.StashKey[Any]()
 
 
 def worker_count(config: pytest.Config) -> int:
@@ -25,6 +116,98 @@ def threads_per_worker(cores: int, workers: int) -> int:
     return max(1, cores // max(1, workers))
 
 
+def _dest(name: str) -> str:
+    return "ksmith_" + name.replace("-", "_")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ksmith", "ksmith benchmark grid and reports")
+    for name, (help_text, _default) in OPTIONS.items():
+        group.addoption(f"--ksmith-{name}", dest=_dest(name), default=None, help=help_text)
+        parser.addini(_dest(name), help_text, default=None)
+    group.addoption(
+        "--ksmith-resume",
+        dest="ksmith_resume",
+        action="store_true",
+        default=None,
+        help="skip cases whose result (same grid key, hashes and code version) is already in the report dir",
+    )
+    parser.addini("ksmith_resume", "resume by default (true/false)", type="bool", default=False)
+
+
+def _raw(config: pytest.Config, name: str) -> str | None:
+    """The option's value: command line, else ini key, else its default."""
+    value = config.getoption(_dest(name))
+    if value is None:
+        ini = config.getini(_dest(name))
+        value = ini if ini not in (None, "", []) else None
+    if value is None:
+        value = OPTIONS[name][1]
+    return None if value is None else str(value)
+
+
+def build_harness(config: pytest.Config) -> Harness:
+    """Resolve and validate the options; any bad value raises `pytest.UsageError`."""
+    from ksmith.grid import resolve, split_list
+    from ksmith.report.compare import parse_fail_on
+
+    try:
+        overrides = {name.replace("-", "_"): _raw(config, name) for name in GRID_FIELDS}
+        spec = resolve(_raw(config, "grid") or "default", **overrides)
+        rootdir = Path(config.rootpath)
+        report_dir = Path(_raw(config, "report-dir") or "reports")
+        if not report_dir.is_absolute():
+            report_dir = Path(config.invocation_params.dir) / report_dir
+        baseline_raw, fail_on_raw = _raw(config, "baseline"), _raw(config, "fail-on")
+        baseline = Path(baseline_raw) if baseline_raw else None
+        if baseline is not None and not baseline.exists():
+            raise KsmithError(f"--ksmith-baseline: {baseline} does not exist; pass a results.jsonl or a run directory")
+        if (baseline is None) != (fail_on_raw is None):
+            raise KsmithError("--ksmith-baseline and --ksmith-fail-on go together: give both or neither")
+        tolerances = parse_fail_on(fail_on_raw) if fail_on_raw else ()
+        batch_raw = _raw(config, "batch-size") or "64"
+        if not batch_raw.isdigit() or int(batch_raw) < 1:
+            raise KsmithError(f"--ksmith-batch-size: expected a positive integer, got {batch_raw!r}")
+        protocols = split_list(_raw(config, "protocols"))
+        from ksmith.scoring import PROTOCOLS
+
+        bad = [p for p in protocols if p not in PROTOCOLS]
+        if bad or not protocols:
+            raise KsmithError(f"--ksmith-protocols: {bad or 'none given'}; choose from {', '.join(PROTOCOLS)}")
+        if spec.mode == "sequential":
+            raise KsmithError(
+                "--ksmith-mode sequential is reserved for continual updates and not available yet; use batch"
+            )
+        resume = config.getoption("ksmith_resume")
+        if resume is None:
+            resume = bool(config.getini("ksmith_resume"))
+    except KsmithError as exc:
+        raise pytest.UsageError(f"ksmith: {exc}") from None
+    return Harness(
+        spec=spec,
+        report_dir=report_dir,
+        baseline=baseline,
+        tolerances=tolerances,
+        resume=bool(resume),
+        device=_raw(config, "device"),
+        dtype=_raw(config, "dtype"),
+        batch_size=int(batch_raw),
+        protocols=protocols,
+        rootdir=rootdir,
+    )
+
+
+def harness_of(config: pytest.Config) -> Harness:
+    """The session's `Harness` (resume index loaded on first use)."""
+    harness = config.stash[HARNESS_KEY]
+    if harness.resume and harness.finished is None:
+        from ksmith.report.resume import finished_results
+
+        harness = replace(harness, finished=finished_results(harness.report_dir))
+        config.stash[HARNESS_KEY] = harness
+    return harness
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     os.environ["HF_HUB_OFFLINE"] = "1"
@@ -36,3 +219,160 @@ def pytest_configure(config: pytest.Config) -> None:
         import torch
 
         torch.set_num_threads(threads)
+    config.addinivalue_line("markers", "ksmith_case: a benchmark cell parametrised over the ksmith grid")
+    config.stash[HARNESS_KEY] = build_harness(config)
+    if not hasattr(config, "workerinput"):  # the controller (or a run without xdist)
+        config.pluginmanager.register(ResultCollector(config), "ksmith-results")
+
+
+def _registered_tasks() -> dict[str, tuple[str, ...]]:
+    from ksmith.methods.registry import available_methods
+
+    try:
+        methods = available_methods()
+    except ImportError as exc:
+        raise pytest.UsageError(f"ksmith: a built-in method module cannot be imported ({exc})") from exc
+    return {name: tuple(sorted(info.families)) for name, info in methods.items()}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if CASE_ARG not in metafunc.fixturenames:
+        return
+    from ksmith.grid import GridError
+
+    harness = harness_of(metafunc.config)
+    try:
+        cases = harness.spec.cases(_registered_tasks())
+    except GridError as exc:
+        raise pytest.UsageError(f"ksmith: {exc}") from None
+    metafunc.parametrize(CASE_ARG, cases, ids=[case.id for case in cases])
+
+
+def case_of(item: pytest.Item) -> Any | None:
+    """The `GridCase` an item was parametrised with, or None for ordinary tests."""
+    callspec = getattr(item, "callspec", None)
+    return None if callspec is None else callspec.params.get(CASE_ARG)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    harness = config.stash[HARNESS_KEY]
+    if harness.spec.shard is None:
+        return
+    from ksmith.grid import shard_cases
+
+    cases = {case for case in map(case_of, items) if case is not None}
+    keep = set(shard_cases(sorted(cases), harness.spec.shard))
+    selected = [item for item in items if case_of(item) is None or case_of(item) in keep]
+    deselected = [item for item in items if case_of(item) is not None and case_of(item) not in keep]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
+
+
+def _message(call: pytest.CallInfo[Any]) -> str | None:
+    if call.excinfo is None:
+        return None
+    text = call.excinfo.exconly().strip().splitlines()
+    return text[0][:500] if text else call.excinfo.typename
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
+    """Attach the case's `CaseResult` to the report that decides its status."""
+    report = yield
+    case = case_of(item)
+    if case is None:
+        return report
+    recorder = item.stash.get(RECORDER_KEY, None)
+    result = None
+    if report.when == "setup":
+        if report.skipped and recorder is not None and recorder.resumed is not None:
+            result = recorder.resumed
+        elif report.failed:
+            result = _bare_result(item, recorder, "error", f"setup: {_message(call)}")
+    elif report.when == "call" and not report.skipped:
+        status = "passed" if report.passed else "failed"
+        result = recorder.result(status, _message(call)) if recorder else _bare_result(item, None, status, _message(call))
+    elif report.when == "teardown" and report.failed:
+        result = _bare_result(item, recorder, "error", f"teardown: {_message(call)}")
+    if result is not None:
+        report.user_properties.append((RESULT_PROPERTY, result.to_json()))
+    return report
+
+
+def _bare_result(item: pytest.Item, recorder: Any, status: str, message: str | None) -> Any:
+    from ksmith.report.records import CaseResult
+
+    if recorder is not None:
+        return recorder.result(status, message)
+    return CaseResult(key=case_of(item).key(), status=status, message=message)
+
+
+class ResultCollector:
+    """Controller-side: gathers `CaseResult`s from test reports and writes the run at the end."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.results: dict[tuple[Any, ...], Any] = {}
+        self.run_dir: Path | None = None
+        self.summary: list[str] = []
+        self.regressed = False
+
+    def _run_dir(self) -> Path:
+        if self.run_dir is None:
+            from ksmith.report.run import new_run_id
+
+            harness = self.config.stash[HARNESS_KEY]
+            self.run_dir = harness.report_dir / new_run_id()
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        return self.run_dir
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        from ksmith.report.records import CaseResult
+        from ksmith.report.resume import JOURNAL
+
+        for name, value in report.user_properties:
+            if name != RESULT_PROPERTY:
+                continue
+            result = CaseResult.from_json(value)
+            self.results[result.cell] = result
+            with open(self._run_dir() / JOURNAL, "a", encoding="utf-8") as journal:
+                journal.write(value + "\n")
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if not self.results:
+            return
+        from ksmith.report.compare import compare_runs, render_comparison
+        from ksmith.report.leaderboard import render_terminal
+        from ksmith.report.records import read_results
+        from ksmith.report.resume import JOURNAL
+        from ksmith.report.run import point_latest, write_run
+
+        harness = self.config.stash[HARNESS_KEY]
+        results = list(self.results.values())
+        run_dir = write_run(self._run_dir(), results, harness.describe())
+        (run_dir / JOURNAL).unlink(missing_ok=True)
+        point_latest(harness.report_dir, run_dir)
+        self.summary = [render_terminal(results), "", f"ksmith report: {run_dir}"]
+        if harness.baseline is not None:
+            try:
+                comparison = compare_runs(read_results(harness.baseline), results, harness.tolerances)
+            except KsmithError as exc:
+                self.summary.append(f"ksmith baseline: {exc}")
+                self.regressed = True
+            else:
+                self.summary.append(f"ksmith baseline {harness.baseline}: " + render_comparison(comparison))
+                if comparison.compared == 0:
+                    self.summary.append("ksmith baseline: no cell in common with this run, nothing was compared")
+                self.regressed = comparison.failed or comparison.compared == 0
+            if self.regressed and session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.summary:
+            return
+        terminalreporter.section("ksmith leaderboard")
+        for line in "\n".join(self.summary).splitlines():
+            red = line.lstrip().startswith("REGRESSION") or (self.regressed and line.startswith("ksmith baseline"))
+            terminalreporter.write_line(line, red=red)

@@ -55,12 +55,14 @@ class Column:
     @property
     def header(self) -> str:
         arrow = {True: " ↑", False: " ↓", None: ""}[self.higher_is_better]
-        tag = "" if self.protocol == MAIN_PROTOCOL else f" [{self.protocol}]"
+        tagged = self.protocol == MAIN_PROTOCOL or self.protocol in self.metric  # metrics' own "name@protocol"
+        tag = "" if tagged else f" [{self.protocol}]"
         return f"{self.metric}{tag}{arrow}"
 
     @property
     def slug(self) -> str:
-        return self.metric if self.protocol == MAIN_PROTOCOL else f"{self.metric}[{self.protocol}]"
+        tagged = self.protocol == MAIN_PROTOCOL or self.protocol in self.metric
+        return self.metric if tagged else f"{self.metric}[{self.protocol}]"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,144 @@
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from ksmith.cli import main
+from ksmith.report.compare import compare_runs, parse_fail_on
+from ksmith.report.leaderboard import build_rows, render_csv, render_markdown, render_terminal
+from ksmith.report.records import CaseResult, ReportError, dumps_results, read_results
+from ksmith.report.run import RUN_FILES, point_latest, write_run
+from tests.harness.factory import make_result, sample_run
+
+
+def test_result_round_trips_through_jsonl(tmp_path: Path) -> None:
+    results = sample_run()
+    (tmp_path / "results.jsonl").write_text(dumps_results(results))
+    again = read_results(tmp_path)
+    assert sorted(r.to_json() for r in again) == sorted(r.to_json() for r in results)
+    line = json.loads(dumps_results(results[:1]))
+    assert set(line) >= {"key", "status", "metrics", "timings", "provenance"}
+    assert set(line["key"]) == {"model", "method", "task", "level", "scale", "seed"}
+    assert set(line["metrics"]["direct_acc"]) >= {"value", "protocol", "n", "ci"}
+
+
+def test_bad_results_file_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "results.jsonl"
+    path.write_text(dumps_results(sample_run()[:1]) + "{not json\n")
+    with pytest.raises(ReportError, match=r"results.jsonl:2"):
+        read_results(path)
+    path.write_text('{"key": {"model": "m"}, "status": "passed"}\n')
+    with pytest.raises(ReportError, match=r":1: .*lacks"):
+        read_results(path)
+
+
+def test_markdown_has_one_table_per_task_with_directions() -> None:
+    text = render_markdown(sample_run())
+    assert text.count("\n## ") == 2 and "## edit" in text and "## unlearn" in text
+    assert "direct_acc ↑" in text and "ccr ↓" in text and "rr ↓" in text
+    assert "0.900 ± 0.050" in text
+    assert "FAILED" in text
+    edit = text.split("## edit")[1].split("## unlearn")[0]
+    assert "rr ↓" not in edit  # a column only where the task has it
+
+
+def test_columns_never_mix_protocols() -> None:
+    from ksmith.report.records import MetricValue
+
+    a = make_result("rome", direct_acc=0.9)
+    b = CaseResult(a.key | {"seed": 1}, "passed", {"direct_acc@mcq_norm": MetricValue(0.5, "mcq_norm", 40)})
+    rows = build_rows([a, b])
+    assert len(rows) == 1
+    protocols = {c.protocol for c in rows[0].cells}
+    assert protocols == {"mcq", "mcq_norm"}
+    assert {cell.n_seeds for cell in rows[0].cells.values()} == {1}
+
+
+def test_seeds_are_averaged_with_a_t_interval() -> None:
+    rows = build_rows([make_result(seed=0, direct_acc=0.8), make_result(seed=1, direct_acc=1.0)])
+    (cell,) = rows[0].cells.values()
+    assert cell.value == pytest.approx(0.9)
+    assert cell.half_width == pytest.approx(12.706 * 0.1414 / 1.4142, rel=1e-3)
+
+
+def test_terminal_and_csv() -> None:
+    text = render_terminal(sample_run())
+    assert "[edit]" in text and "[unlearn]" in text and "0.90 ± 0.05" in text
+    csv_text = render_csv(sample_run())
+    header = csv_text.splitlines()[0].split(",")
+    assert header[:5] == ["model", "task", "level", "scale", "method"]
+    assert "direct_acc" in header and "direct_acc_hw" in header
+
+
+def test_run_directory_and_latest_link(tmp_path: Path) -> None:
+    first = write_run(tmp_path / "run-a", sample_run())
+    point_latest(tmp_path, first)
+    second = write_run(tmp_path / "run-b", sample_run()[:3])
+    point_latest(tmp_path, second)
+    assert sorted(os.listdir(second)) == sorted(RUN_FILES)
+    assert (tmp_path / "latest").resolve() == second.resolve()
+    assert len(read_results(tmp_path / "latest")) == 3
+    html = (second / "index.html").read_text()
+    assert html.count("data:image/png;base64,") >= 2 and "<table" in html and "src=\"http" not in html
+
+
+def test_gate_fails_on_a_planted_regression_and_passes_on_an_identical_run() -> None:
+    base = sample_run()
+    tolerances = parse_fail_on("direct_acc:0.02,ccr:0.02")
+    same = compare_runs(base, base, tolerances)
+    assert not same.failed and same.compared == len(base)
+    planted = [
+        make_result("rome", "edit", "leaf", 10, direct_acc=0.85, contextual_acc=0.95, ccr=0.02, multi_hop_acc=0.4)
+        if r.case_id == "tiny-kg-rome-edit-leaf-k10-s0" else r
+        for r in base
+    ]
+    worse = compare_runs(base, planted, tolerances)
+    assert worse.failed
+    assert [r.case_id for r in worse.regressions] == ["tiny-kg-rome-edit-leaf-k10-s0"]
+    # within tolerance, and in the good direction, is not a regression
+    nudged = [make_result("rome", "edit", "leaf", 10, direct_acc=0.89, ccr=0.0) if r.case_id.startswith("tiny-kg-rome-edit-leaf-k10") else r for r in base]
+    assert not compare_runs(base, nudged, tolerances).failed
+    # a down-metric going up is a regression
+    collateral = [make_result("rome", "edit", "leaf", 10, direct_acc=0.9, ccr=0.2) if r.case_id.startswith("tiny-kg-rome-edit-leaf-k10") else r for r in base]
+    assert [r.metric for r in compare_runs(base, collateral, tolerances).regressions] == ["ccr"]
+    # a case that passed before and crashes now fails the gate
+    crashed = [make_result("rome", "edit", "leaf", 10, status="failed") if r.case_id.startswith("tiny-kg-rome-edit-leaf-k10") else r for r in base]
+    assert compare_runs(base, crashed, tolerances).failed
+
+
+def test_relative_tolerance_and_bad_specs() -> None:
+    (tol,) = parse_fail_on("direct_acc:5%")
+    assert tol.relative and tol.allowed(0.8) == pytest.approx(0.04)
+    for bad in ("direct_acc", "direct_acc:x", ":0.1", "direct_acc:-1", ""):
+        with pytest.raises(ReportError, match="METRIC:DELTA"):
+            parse_fail_on(bad)
+
+
+def test_cli_compare_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = write_run(tmp_path / "base", sample_run())
+    planted = [make_result("rome", "edit", "root", 1, direct_acc=0.5) if r.case_id == "tiny-kg-rome-edit-root-k1-s0" else r for r in sample_run()]
+    new = write_run(tmp_path / "new", planted)
+    assert main(["compare", str(base), str(base), "--fail-on", "direct_acc:0.02"]) == 0
+    assert main(["compare", str(base), str(new), "--fail-on", "direct_acc:0.02"]) == 1
+    out = capsys.readouterr().out
+    assert "REGRESSION tiny-kg-rome-edit-root-k1-s0: direct_acc" in out
+    assert main(["compare", str(base), str(new), "--fail-on", "direct_acc"]) == 2
+    assert main(["compare", str(tmp_path / "nope"), str(new), "--fail-on", "direct_acc:0.1"]) == 2
+
+    # regenerate one run in place
+    (base / "leaderboard.md").unlink()
+    assert main(["report", str(base)]) == 0
+    assert (base / "leaderboard.md").exists()
+
+
+def test_cli_merges_shards(tmp_path: Path) -> None:
+    results = sample_run()
+    a = write_run(tmp_path / "reports" / "shard1", results[::2])
+    b = write_run(tmp_path / "reports" / "shard2", results[1::2])
+    assert main(["report", str(a), str(b)]) == 0
+    merged = (tmp_path / "reports" / "latest").resolve()
+    assert merged.name not in ("shard1", "shard2")
+    assert sorted(r.to_json() for r in read_results(merged)) == sorted(r.to_json() for r in results)
+    info = json.loads((merged / "leaderboard.json").read_text())["run"]
+    assert info["merged_from"] == ["shard1", "shard2"]
