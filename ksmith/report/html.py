@@ -1,6 +1,6 @@
 """`index.html`: one self-contained page per run (plots embedded as PNG, no external files).
 
-It shows, per task: accuracy per probe type for each method and level (one figure per scale), the
+It shows, per task: accuracy per probe type for each method, level and scale (one figure), the
 plasticity curves (headline metrics against k, one panel per level) when several scales ran, and a
 table of every row that sorts when a header is clicked (a few lines of inline JavaScript).
 Figures are drawn with matplotlib's object API (`Figure`), never `pyplot`, so no global state.
@@ -80,31 +80,34 @@ def _value(row: Row, metric: str) -> float | None:
     return None
 
 
-def probe_type_figure(rows: Sequence[Row], task: str, scale: int) -> Any | None:
-    """Grouped bars: accuracy per probe type (x) for each method (bars), one panel per level."""
+def probe_type_figure(rows: Sequence[Row], task: str) -> Any | None:
+    """Grouped bars: accuracy per probe type (x) for each method (bars); a panel per scale and level."""
     from matplotlib.figure import Figure
 
-    chosen = [r for r in rows if r.task == task and r.scale == scale and r.cells]
+    chosen = [r for r in rows if r.task == task and r.cells]
     metrics = [m for m in PROBE_TYPE_METRICS if any(_value(r, m) is not None for r in chosen)]
     if not chosen or not metrics:
         return None
     levels = list(dict.fromkeys(r.level for r in chosen))
+    scales = sorted({r.scale for r in chosen})
     methods = sorted({r.method for r in chosen})
-    figure = Figure(figsize=(4.5 * len(levels), 3.4))
-    axes = figure.subplots(1, len(levels), squeeze=False)[0]
+    figure = Figure(figsize=(4.8 * len(levels), 3.2 * len(scales)))
+    axes = figure.subplots(len(scales), len(levels), squeeze=False)
     width = 0.8 / max(1, len(methods))
-    for ax, level in zip(axes, levels):
-        for i, method in enumerate(methods):
-            row = next((r for r in chosen if r.level == level and r.method == method), None)
-            heights = [(_value(row, m) if row else None) for m in metrics]
-            xs = [j + i * width - 0.4 + width / 2 for j in range(len(metrics))]
-            ax.bar(xs, [h if h is not None else 0.0 for h in heights], width, label=method)
-        ax.set_title(f"{task}, {level}, k={scale}")
-        ax.set_xticks(range(len(metrics)))
-        ax.set_xticklabels([m.removesuffix("_acc") for m in metrics], rotation=40, ha="right")
-        ax.set_ylim(0, 1.05)
-        ax.set_ylabel("accuracy (mcq)")
-    axes[-1].legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    for row_axes, scale in zip(axes, scales):
+        for ax, level in zip(row_axes, levels):
+            for i, method in enumerate(methods):
+                row = next((r for r in chosen if r.level == level and r.scale == scale and r.method == method), None)
+                heights = [(_value(row, m) if row else None) for m in metrics]
+                xs = [j + i * width - 0.4 + width / 2 for j in range(len(metrics))]
+                ax.bar(xs, [h if h is not None else 0.0 for h in heights], width, label=method, color=f"C{i % 10}")
+            ax.set_title(f"{task}, {level}, k={scale}")
+            ax.set_xticks(range(len(metrics)))
+            ax.set_xticklabels([m.removesuffix("_acc") for m in metrics], rotation=40, ha="right")
+            ax.set_ylim(0, 1.05)
+            ax.set_ylabel("accuracy (mcq)")
+    axes[0][-1].legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    figure.tight_layout()
     return figure
 
 
@@ -183,10 +186,9 @@ def render_html(results: Sequence[CaseResult], run: Mapping[str, Any] | None = N
     for task in tasks_of(rows):
         task_rows = [row for row in rows if row.task == task]
         parts.append(f'<h2 id="task-{html.escape(task)}">{html.escape(task)}</h2>')
-        for scale in sorted({r.scale for r in task_rows}):
-            figure = probe_type_figure(task_rows, task, scale)
-            if figure is not None:
-                parts.append(_img(_png(figure), f"{task}: accuracy per probe type and level, k={scale}"))
+        figure = probe_type_figure(task_rows, task)
+        if figure is not None:
+            parts.append(_img(_png(figure), f"{task}: accuracy per probe type, level and scale"))
         figure = curve_figure(task_rows, task)
         if figure is not None:
             parts.append(_img(_png(figure), f"{task}: metrics against k"))
