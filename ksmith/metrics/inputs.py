@@ -8,6 +8,7 @@ and a dict of scores, and so metrics do not break while the containers evolve.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ksmith.errors import KsmithError
@@ -17,6 +18,23 @@ from ksmith.scoring import PROTOCOLS, Score
 
 class MetricsError(KsmithError):
     """Inputs that metrics cannot use (scores of the wrong shape, unknown protocol, ...)."""
+
+
+@dataclass(frozen=True)
+class ProbeSet:
+    """A subset of a dataset (some probes and the interventions they belong to), for `compute`."""
+
+    probes: tuple[Probe, ...]
+    interventions: tuple[Intervention, ...] = ()
+
+
+def subset(dataset: Any, intervention_ids: Iterable[str]) -> ProbeSet:
+    """The probes and interventions of `dataset` that belong to the given interventions."""
+    keep = set(intervention_ids)
+    return ProbeSet(
+        tuple(p for p in probes_of(dataset) if p.intervention_id in keep),
+        tuple(iv for iid, iv in interventions_of(dataset).items() if iid in keep),
+    )
 
 
 def probes_of(dataset: Any) -> tuple[Probe, ...]:

@@ -48,7 +48,7 @@ class _WordTokenizer:
     def __init__(self, vocab: list[str]) -> None:
         self.ids = {w: i + 1 for i, w in enumerate(vocab)}
 
-    def __call__(self, text: str, add_special_tokens: bool = False) -> dict:
+    def __call__(self, text: str, add_special_tokens: bool = True) -> dict:
         return {"input_ids": [self.ids[w] for w in text.split()]}
 
 
