@@ -1,0 +1,212 @@
+"""Key statistics: the second moment `C = E[k kᵀ]` of an MLP output projection's inputs.
+
+ROME, MEMIT and AlphaEdit all write `W k* ≈ v*` while disturbing `W k` as little as possible for
+the keys `k` of ordinary text; `C` summarises those keys. It is uncentered (as in ROME/MEMIT:
+the update must preserve `W k` itself, not `W (k - mean)`), estimated over every token of a
+corpus, and costs a full pass over that corpus, so it is computed once per
+(model weights, module, corpus) and cached on disk under `ksmith.cache` (kind "covariance").
+
+The corpus is, in order of preference: a text file given by the method's hyper-parameters (one
+text per line; for tiny-kg pass the world corpus, for real models any representative text), or,
+when none is given, text sampled from the model itself (seeded, so the same model always gives the
+same statistics). Sampling needs no outside data and follows the distribution the model was trained
+on, which for tiny-kg is the world corpus it memorised.
+
+The key depends only on the weights *below* the edited projection, but the cache key hashes
+every weight of the model outside the blocks above the module's block: cheap for small models,
+and it can never serve statistics of different weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ksmith import cache
+from ksmith.errors import MethodError
+from ksmith.methods.nethook import Trace
+
+log = logging.getLogger(__name__)
+
+KIND = "covariance"
+
+
+@dataclass(frozen=True)
+class KeyStats:
+    """`moment` = E[k kᵀ] over `count` key vectors; `seconds` spent computing (0 when cached)."""
+
+    moment: torch.Tensor
+    count: int
+    seconds: float
+    cached: bool
+
+
+def weights_hash(model: nn.Module, skip_prefixes: Sequence[str] = ()) -> str:
+    """Content hash of the model's parameters (names, shapes, dtypes, bytes), minus `skip_prefixes`."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name, param in model.named_parameters():
+        if any(name.startswith(p) for p in skip_prefixes):
+            continue
+        tensor = param.detach().to("cpu").contiguous()
+        digest.update(f"{name}|{tuple(tensor.shape)}|{tensor.dtype}".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def read_corpus(path: str | Path) -> list[str]:
+    """Non-empty lines of a text file (the corpus for key statistics)."""
+    p = Path(path)
+    if not p.is_file():
+        raise MethodError(f"covariance corpus {str(p)!r} is not a file; give a text file, one text per line")
+    texts = [line.strip() for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not texts:
+        raise MethodError(f"covariance corpus {str(p)!r} is empty")
+    return texts
+
+
+@torch.no_grad()
+def sample_corpus(model: nn.Module, tokenizer, n: int, length: int, seed: int) -> list[list[int]]:
+    """`n` token sequences of `length` sampled from the model (temperature 1, no top-k/p), seeded.
+
+    Each starts from a token drawn uniformly from the non-special vocabulary (a model without a BOS
+    token has no better neutral start); what follows is the model's own distribution. Sampling
+    runs inside `fork_rng`, so the caller's RNG state is left as it was.
+    """
+    device = next(model.parameters()).device
+    vocab = int(model.get_input_embeddings().weight.shape[0])
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    allowed = torch.tensor([i for i in range(vocab) if i not in special] or list(range(vocab)))
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        starts = allowed[torch.randint(len(allowed), (n, 1))].to(device)
+        out = model.generate(
+            input_ids=starts,
+            attention_mask=torch.ones_like(starts),
+            do_sample=True,
+            temperature=1.0,
+            top_k=0,
+            top_p=1.0,
+            max_new_tokens=length - 1,
+            min_new_tokens=length - 1,
+            pad_token_id=pad,
+        )
+    return out[:, :length].tolist()
+
+
+@torch.no_grad()
+def accumulate(
+    model: nn.Module,
+    module: str,
+    batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+) -> tuple[torch.Tensor, int]:
+    """Sum of k kᵀ over all non-padding positions of the module's input, and the count."""
+    total: torch.Tensor | None = None
+    count = 0
+    for input_ids, mask in batches:
+        with Trace(model, module, retain_input=True, retain_output=False, stop=True) as tr:
+            model(input_ids=input_ids, attention_mask=mask)
+        keys = tr.input[mask.bool()].double()
+        outer = keys.t() @ keys
+        total = outer if total is None else total + outer
+        count += int(keys.shape[0])
+    if total is None or count == 0:
+        raise MethodError("the covariance corpus produced no tokens")
+    return total, count
+
+
+def _text_batches(tokenizer, texts: Sequence[str], batch_size: int, max_len: int, device):
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    for start in range(0, len(texts), batch_size):
+        encoded = [list(tokenizer(t)["input_ids"])[:max_len] for t in texts[start : start + batch_size]]
+        encoded = [e for e in encoded if e]
+        if not encoded:
+            continue
+        width = max(len(e) for e in encoded)
+        ids = torch.full((len(encoded), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(encoded), width), dtype=torch.long)
+        for r, e in enumerate(encoded):
+            ids[r, : len(e)] = torch.tensor(e)
+            mask[r, : len(e)] = 1
+        yield ids.to(device), mask.to(device)
+
+
+def key_second_moment(
+    model: nn.Module,
+    tokenizer,
+    module: str,
+    *,
+    skip_prefixes: Sequence[str] = (),
+    corpus: str | Path | None = None,
+    max_texts: int = 20000,
+    samples: int = 256,
+    sample_length: int = 32,
+    seed: int = 0,
+    batch_size: int = 64,
+    max_len: int = 128,
+) -> KeyStats:
+    """E[k kᵀ] of `module`'s input over a corpus, cached on disk by (weights, module, corpus).
+
+    corpus: a text file (one text per line, at most `max_texts` used), or None to sample
+    `samples` sequences of `sample_length` tokens from the model with `seed`.
+    skip_prefixes: parameter-name prefixes that cannot affect the key (blocks above the module),
+    left out of the weights hash so that editing them does not invalidate the entry.
+    """
+    if corpus is not None:
+        texts = read_corpus(corpus)[:max_texts]
+        source = {"file": hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]}
+    else:
+        texts = []
+        source = {"sampled": [samples, sample_length, seed]}
+    key = cache.stable_hash(
+        "key_second_moment", weights_hash(model, skip_prefixes), module, source, max_len, cache.CODE_VERSION
+    )
+    path = cache.entry(KIND, f"{key}.pt")
+    with cache.locked(path):  # xdist workers asking for the same statistics compute them once
+        stats = _load(path)
+        if stats is not None:
+            return stats
+        return _compute(model, tokenizer, module, path, texts, corpus is not None,
+                        samples, sample_length, seed, batch_size, max_len)
+
+
+def _load(path: Path) -> KeyStats | None:
+    if not path.is_file():
+        return None
+    try:
+        stored = torch.load(path, map_location="cpu", weights_only=True)
+        return KeyStats(stored["moment"], int(stored["count"]), 0.0, True)
+    except Exception as exc:  # a corrupt entry is recomputed, never trusted
+        log.warning("covariance cache entry %s unreadable (%s); recomputing", path, exc)
+        return None
+
+
+def _compute(model, tokenizer, module, path, texts, from_file, samples, sample_length, seed,
+             batch_size, max_len) -> KeyStats:
+    start = time.perf_counter()
+    device = next(model.parameters()).device
+    if from_file:
+        batches = list(_text_batches(tokenizer, texts, batch_size, max_len, device))
+    else:
+        seqs = sample_corpus(model, tokenizer, samples, sample_length, seed)
+        batches = [
+            (torch.tensor(seqs[i : i + batch_size], device=device),
+             torch.ones((len(seqs[i : i + batch_size]), sample_length), dtype=torch.long, device=device))
+            for i in range(0, len(seqs), batch_size)
+        ]
+    total, count = accumulate(model, module, batches)
+    moment = (total / count).float()
+    buffer = io.BytesIO()
+    torch.save({"moment": moment, "count": count}, buffer)
+    cache.atomic_write_bytes(path, buffer.getvalue())
+    seconds = time.perf_counter() - start
+    log.info("key statistics of %s: %d keys in %.2f s", module, count, seconds)
+    return KeyStats(moment, count, seconds, False)

@@ -1,0 +1,125 @@
+"""MEMIT: many facts at once, spread over several MLP output projections (Meng et al., 2023).
+
+1. For each fact, optimise `delta` at the *last* edited layer's MLP output (a shift of the residual
+   stream at the key token) so the model emits the target; the wanted residual is `z = h + delta`.
+2. For each edited layer `l`, bottom to top: read the current keys `K` (one row per fact) and
+   residuals `h`; the remaining shift `R = (z - h) / (layers left)` is written with the batched
+   least-squares update that keeps the keys of ordinary text (second moment `C_l`, weighted by
+   `mom2_weight` = how many "ordinary keys" the prior counts for):
+
+       ΔW = Rᵀ K (mom2_weight · C_l + Kᵀ K)⁻¹
+
+   then applied, so the next layer sees it.
+
+Cost: one batched value optimisation, one forward pass over the prompts per layer and one
+`d_ff × d_ff` solve per layer: linear in the number of facts k.
+
+`AlphaEdit` reuses everything here and changes only the solve (`MEMIT.solve`).
+Editing as unlearning: with `task="unlearn"` the target is the neutral object (`"unknown"`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ksmith.methods.base import Method, UpdateRequest, UpdateResult
+from ksmith.methods.locate import (
+    LocateHparams,
+    add_to_weight,
+    check_layers,
+    edit_targets,
+    key_stats,
+    optimise_values,
+    read_keys_and_outputs,
+)
+from ksmith.methods.registry import register_method
+from ksmith.models.arch import Architecture, describe
+
+
+@dataclass(frozen=True)
+class MEMITHparams(LocateHparams):
+    """layers: blocks whose MLP output projections are edited (None: the architecture default).
+
+    mom2_weight: weight of the corpus key statistics against the edit keys (MEMIT's
+    `mom2_update_weight`); larger keeps ordinary text safer and writes the edits more weakly.
+    """
+
+    layers: tuple[int, ...] | None = None
+    mom2_weight: float = 1000.0
+
+
+def default_layers(arch: Architecture) -> tuple[int, ...]:
+    """The early-middle blocks, as MEMIT (layers 3-8 of 28 in GPT-J; 13-17 of 48 in GPT-2 XL)."""
+    n = arch.num_layers
+    top = max(0, (n - 1) // 3)
+    width = max(1, n // 8)
+    return tuple(range(max(0, top - width + 1), top + 1))
+
+
+@register_method("memit", family=("edit", "unlearn"))
+class MEMIT(Method):
+    Hparams = MEMITHparams
+
+    def default_hparams(self, arch: Architecture) -> MEMITHparams:
+        return MEMITHparams(layers=default_layers(arch))
+
+    def layers_for(self, arch: Architecture, hp: MEMITHparams) -> tuple[int, ...]:
+        layers = tuple(sorted(set(default_layers(arch) if hp.layers is None else hp.layers)))
+        check_layers(arch, layers)
+        return layers
+
+    def prepare(self, model: Any, tokenizer: Any, arch: Architecture, hp: Any,
+                request: UpdateRequest, layer: int, moment: torch.Tensor) -> Any:
+        """Per-layer state the solve needs besides C (AlphaEdit: the null-space projector)."""
+        return None
+
+    def solve(self, hp: Any, moment: torch.Tensor, keys: torch.Tensor, resid: torch.Tensor,
+              state: Any) -> torch.Tensor:
+        """ΔWᵀ ([d_in, d_out]) for keys [n, d_in] and wanted output shifts resid [n, d_out]."""
+        a = hp.mom2_weight * moment + keys.t() @ keys
+        return torch.linalg.solve(a, keys.t() @ resid)
+
+    def apply(self, model: Any, tokenizer: Any, request: UpdateRequest) -> UpdateResult:
+        start = time.perf_counter()
+        arch = describe(model)
+        hp = self.hparams_for(arch)
+        layers = self.layers_for(arch, hp)
+        weights = tuple(arch.mlp_out_weight(layer) for layer in layers)
+        targets = edit_targets(request)
+        if not targets:
+            return UpdateResult(touched=weights, wall_s=time.perf_counter() - start)
+
+        stats = {layer: key_stats(model, tokenizer, arch, layer, hp) for layer in layers}
+        last = layers[-1]
+        values = optimise_values(
+            model, tokenizer, targets, arch.mlp_out_module(last), hp.key_position, hp.value_settings()
+        )
+        _, h0 = read_keys_and_outputs(
+            model, tokenizer, targets, arch.mlp_out_module(last), arch.block(last), hp.key_position, hp.chunk
+        )
+        z = h0 + values.deltas
+        for idx, layer in enumerate(layers):
+            keys, h = read_keys_and_outputs(
+                model, tokenizer, targets, arch.mlp_out_module(layer), arch.block(last),
+                hp.key_position, hp.chunk,
+            )
+            resid = (z - h) / (len(layers) - idx)
+            moment = stats[layer].moment.to(keys.dtype)
+            state = self.prepare(model, tokenizer, arch, hp, request, layer, moment)
+            update_t = self.solve(hp, moment, keys, resid, state)
+            add_to_weight(model, arch.mlp_out_weight(layer), update_t.t(), arch.conv1d)
+        return UpdateResult(
+            touched=weights,
+            steps=values.steps,
+            loss_curve=values.loss_curve,
+            wall_s=time.perf_counter() - start,
+            extra={
+                "layers": list(layers),
+                "covariance_s": sum(s.seconds for s in stats.values()),
+                "covariance_cached": all(s.cached for s in stats.values()),
+            },
+        )
