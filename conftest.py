@@ -1,3 +1,4 @@
-"""Repository root conftest: makes the bench fixtures (`fixtures/`) available to `bench/` and tests."""
+"""Repository root conftest: the bench fixtures (`fixtures/`) for `bench/`, and pytester for the
+harness's own plugin tests."""
 
-pytest_plugins = ("fixtures.harness",)
+pytest_plugins = ("fixtures.harness", "pytester")

@@ -6,8 +6,9 @@ A `GridSpec` is the resolved configuration of one run (a preset plus the user's 
 
 Presets (what `--ksmith-grid` picks before any explicit option overrides a field):
 
-- `smoke`:   the small world, every method, the leaf level, k=1, seed 0. A minute or two on 2 cores,
-             pretraining included: it proves the pipeline works, not what the methods can do.
+- `smoke`:   `tiny-kg-small` (tiny-kg with `TinyConfig.small()`) on the small world, every method,
+             the leaf level, k=1, seed 0. Under two minutes on 2 cores, pretraining included: it
+             proves the pipeline works, not what the methods can do on the real model.
 - `default`: the default world (all four domains), every method, all three levels, k = 1, 10, 100.
 - `full`:    a larger world, all levels, k = 1 ... 10,000, three seeds.
 
@@ -134,7 +135,7 @@ def shard_cases(cases: Sequence[GridCase], shard: tuple[int, int] | None) -> lis
 
 PRESETS: dict[str, GridSpec] = {
     "smoke": GridSpec(
-        preset="smoke", levels=("leaf",), scales=(1,), seeds=(0,), world_size="small"
+        preset="smoke", models=("tiny-kg-small",), levels=("leaf",), scales=(1,), seeds=(0,), world_size="small"
     ),
     "default": GridSpec(preset="default"),
     "full": GridSpec(
