@@ -56,17 +56,23 @@ FALLBACK_VAGUE_ANSWERS: tuple[str, ...] = ("unknown",)
 
 
 def vague_answers() -> tuple[str, ...]:
-    """The neutral answers ReLearn-style unlearning trains toward: `ksmith.probes.VAGUE_ANSWERS`
-    (words the world's corpus contains, so a word-level model can say them), else a fallback."""
-    try:
-        from ksmith import probes
-    except ImportError:  # pragma: no cover - probes is part of the package
-        return FALLBACK_VAGUE_ANSWERS
-    answers = getattr(probes, "VAGUE_ANSWERS", None)
-    if answers:
-        return tuple(answers)
-    neutral = getattr(probes, "NEUTRAL_OBJECT", None)
-    return (neutral,) if neutral else FALLBACK_VAGUE_ANSWERS
+    """The neutral answers ReLearn-style unlearning trains toward: `VAGUE_ANSWERS` as the probes
+    (or, failing that, the world's templates) define them, words the world's corpus renders, so a
+    word-level model can say them; a fallback only when neither defines them."""
+    import importlib
+
+    for module in ("ksmith.probes", "ksmith.world.templates"):
+        try:
+            found = importlib.import_module(module)
+        except ImportError:
+            continue
+        answers = getattr(found, "VAGUE_ANSWERS", None)
+        if answers:
+            return tuple(answers)
+        neutral = getattr(found, "NEUTRAL_OBJECT", None)
+        if neutral:
+            return (neutral,)
+    return FALLBACK_VAGUE_ANSWERS
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from ksmith.probes.types import Intervention, RetainItem
 WORDS = (
     "<pad> <unk> <bos> the capital of country is a city river flows through where lives "
     "France Paris Lyon Italy Rome Milan Spain Madrid Seville Nile Cairo Egypt Zorblat Quenta "
-    "unknown unclear something nothing known"
+    "unknown unclear uncertain unrecorded something nothing known"
 ).split()
 
 
