@@ -1,0 +1,414 @@
+"""The probe generator: six probe types per intervention, every expected answer from the oracle.
+
+For a batch of interventions, the world *before* is the given world and the world *after* is
+`world.apply(interventions)`. Every probe is a 4-option multiple-choice item whose options are
+entity names of the type the question asks for; exactly one option is right in the world before,
+and (for an edit) exactly one in the world after. For unlearning, the `Q+` probes have no right
+answer after (`answer_after` is null) and `avoid` is the index of the old answer.
+
+Per intervention (S, R, O -> O'):
+
+- direct (Q+): every cloze paraphrase of (S, R); the held-out one is marked `held_out`.
+- reverse (Q+), one-to-one relations: asked from the object's side ("O' is the founder of"); the
+  answer moves from O''s previous holder to S (unlearning: from S to nobody).
+- multi_hop (Q+): descendants that inherit (S, R), one per distance 1-3 (`hop`), and the 2-hop
+  composition through the object ("the climate of the habitat of S"), `hop` 2.
+- comparison (Q+): "S has the same R as" -- the right option moves from a holder of O to a holder
+  of O'.
+- conflict: a wrong claim in the context, then the question; Q+ on (S, R), Q- on an unaffected
+  fact of the same relation.
+- contextual (Q-): unaffected facts: a sibling of S, another subject with R, another relation of S,
+  and a fact from another domain.
+
+Unaffected means: no intervention of the batch writes or reads it, and both worlds agree on it.
+Retain items (constraint c) are drawn from unaffected facts the Q- probes do not test.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+
+from ksmith.probes.dataset import Dataset
+from ksmith.probes.interventions import Pair, inheritors, select_with_footprints
+from ksmith.probes.types import Intervention, Probe, RetainItem
+from ksmith.world.templates import (
+    COMPARISON_PATTERN,
+    COMPARISON_QUESTION,
+    COMPOSITION_PATTERN,
+    COMPOSITION_QUESTION,
+    CONFLICT_PREFIX,
+    fill,
+    keyword,
+)
+from ksmith.world.world import World
+
+#: Upper bound on the retain set (training on it costs time in every method).
+RETAIN_CAP = 2000
+
+
+def retain_size(k: int) -> int:
+    """How many retain items a batch of k interventions gets: max(20, 2k), capped."""
+    return min(RETAIN_CAP, max(20, 2 * k))
+
+
+class _Generator:
+    def __init__(self, before: World, after: World, task: str, scale: int, busy: set[Pair], seed: int) -> None:
+        self.before = before
+        self.after = after
+        self.task = task
+        self.scale = scale
+        self.busy = busy
+        self.seed = seed
+        self.tested: set[Pair] = set()  # facts the Q- probes test (kept out of the retain set)
+        self.taxa_by_domain: dict[str, list[str]] = {}
+        for t in sorted(before.taxon_types):
+            for n in before.entities_of_type(t):
+                self.taxa_by_domain.setdefault(before.entities[n].domain, []).append(n)
+        self.roots: dict[str, list[str]] = {}
+        for dom, taxa in self.taxa_by_domain.items():
+            for n in taxa:
+                if before.parent(n) is None and n in before._children:
+                    self.roots.setdefault(before.entities[n].type, []).append(n)
+        self.functional: dict[str, list] = {
+            t: [r for r in before.relations_of(t) if r.functional] for t in before.taxon_types
+        }
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def stable(self, subject: str, relation: str) -> str | None:
+        """The object of an unaffected fact, or None when the fact is absent or affected."""
+        if (subject, relation) in self.busy:
+            return None
+        o = self.before.object_of(subject, relation)
+        if o is None or self.after.object_of(subject, relation) != o:
+            return None
+        return o
+
+    @staticmethod
+    def choices(
+        rng: random.Random,
+        required: Sequence[str],
+        pool: Sequence[str],
+        ok: Callable[[str], bool] | None = None,
+        exclude: frozenset[str] | set[str] = frozenset(),
+    ) -> tuple[str, str, str, str] | None:
+        """`required` plus distinct distractors from `pool` that pass `ok`, shuffled; None if the
+        pool cannot give 4 options."""
+        chosen = list(required)
+        seen = set(required)
+        tries = 0
+        n = len(pool)
+        while len(chosen) < 4 and tries < 48 and n:
+            tries += 1
+            c = pool[rng.randrange(n)]
+            if c in seen or c in exclude or (ok is not None and not ok(c)):
+                continue
+            chosen.append(c)
+            seen.add(c)
+        if len(chosen) < 4:  # small or crowded pool: scan it in a seeded order
+            for i in rng.sample(range(n), n):
+                c = pool[i]
+                if c in seen or c in exclude or (ok is not None and not ok(c)):
+                    continue
+                chosen.append(c)
+                seen.add(c)
+                if len(chosen) == 4:
+                    break
+            else:
+                return None
+        rng.shuffle(chosen)
+        return (chosen[0], chosen[1], chosen[2], chosen[3])
+
+    def probe(
+        self,
+        out: list[Probe],
+        iv: Intervention,
+        ptype: str,
+        family: str,
+        question: str,
+        prompt: str,
+        choices: tuple[str, str, str, str],
+        before: str,
+        after: str | None,
+        *,
+        domain: str,
+        hop: int = 0,
+        paraphrase_id: int = 0,
+        held_out: bool = False,
+    ) -> None:
+        ab = choices.index(before)
+        if family == "Q-":
+            aa, avoid = ab, None
+        elif self.task == "edit":
+            assert after is not None
+            aa, avoid = choices.index(after), None
+        else:
+            aa, avoid = None, ab
+        out.append(
+            Probe(
+                id=f"{iv.id}/{ptype}/{sum(1 for p in out if p.probe_type == ptype)}",
+                task=self.task,
+                domain=domain,
+                level=iv.level,
+                scale=self.scale,
+                intervention_id=iv.id,
+                probe_type=ptype,
+                family=family,
+                question=question,
+                prompt=prompt,
+                choices=choices,
+                answer_before=ab,
+                answer_after=aa,
+                avoid=avoid,
+                hop=hop,
+                paraphrase_id=paraphrase_id,
+                held_out=held_out,
+            )
+        )
+
+    # -- one intervention ----------------------------------------------------------------------
+
+    def probes_for(self, iv: Intervention) -> list[Probe]:
+        w, after = self.before, self.after
+        rng = random.Random(f"ksmith-probes:{self.seed}:{iv.id}")
+        s, r, o, new = iv.subject, iv.relation, iv.old_object, iv.new_object
+        rel = w.relations[r]
+        tpl = rel.templates
+        stype = w.entities[s].type
+        kw = keyword(rel)
+        nq = len(tpl.questions)
+        held_in = [i for i in range(len(tpl.cloze)) if i != tpl.held_out] or [0]
+
+        def question(i: int, subject: str) -> str:
+            return fill(tpl.questions[i % nq], subject) if nq else fill(tpl.cloze[i], subject)
+
+        out: list[Probe] = []
+        opool = w.entities_of_type(rel.object_type)
+        spool = w.entities_of_type(stype)
+        required = [o, new] if new is not None else [o]
+        main = self.choices(rng, required, opool)
+
+        # direct
+        if main is not None:
+            for i, c in enumerate(tpl.cloze):
+                self.probe(out, iv, "direct", "Q+", question(i, s), fill(c, s), main, o, new,
+                           domain=iv.domain, paraphrase_id=i, held_out=i == tpl.held_out)
+
+        # reverse: from the object's side
+        if rel.inverse is not None and tpl.reverse:
+            if new is not None:
+                prev = [x for x in w.subjects_with(r, new) if x != s]
+                q, right_before, right_after = new, (prev[0] if prev else None), s
+            else:
+                q, right_before, right_after = o, s, None
+            if right_before is not None:
+                req = [right_before] + ([right_after] if right_after else [])
+                opts = self.choices(rng, req, spool)
+                qform = next((t for t in tpl.reverse if t.startswith("Q :")), tpl.reverse[-1])
+                if opts is not None:
+                    for j, form in enumerate(tpl.reverse):
+                        self.probe(out, iv, "reverse", "Q+", fill(qform, o=q), fill(form, o=q), opts,
+                                   right_before, right_after, domain=iv.domain, paraphrase_id=j)
+
+        # multi_hop: inheritance down the taxonomy
+        if rel.inherited and main is not None:
+            by_hop: dict[int, list[str]] = {}
+            for d, hop in inheritors(w, s, r):
+                by_hop.setdefault(hop, []).append(d)
+            for hop in (1, 2, 3):
+                if hop not in by_hop:
+                    break
+                d = by_hop[hop][rng.randrange(len(by_hop[hop]))]
+                if w.object_of(d, r) != o or after.object_of(d, r) != new:  # pragma: no cover
+                    raise AssertionError(f"inheritance of ({s}, {r}) to {d} disagrees with the oracle")
+                p = rng.choice(held_in)
+                self.probe(out, iv, "multi_hop", "Q+", question(p, d), fill(tpl.cloze[p], d), main, o, new,
+                           domain=iv.domain, hop=hop, paraphrase_id=p)
+        # multi_hop: 2-hop composition through the object
+        for rel2 in w.relations_of(rel.object_type):
+            if not rel2.functional:
+                continue
+            cb = w.object_of(o, rel2.name)
+            ca = after.object_of(new, rel2.name) if new is not None else None
+            if cb is None or (new is not None and (ca is None or ca == cb)):
+                continue
+            opts = self.choices(rng, [cb, ca] if ca else [cb], w.entities_of_type(rel2.object_type))
+            if opts is None:
+                continue
+            kw2 = keyword(rel2)
+            form = COMPOSITION_PATTERN.replace("{kw2}", kw2).replace("{kw1}", kw)
+            qform = COMPOSITION_QUESTION.replace("{kw2}", kw2).replace("{kw1}", kw)
+            self.probe(out, iv, "multi_hop", "Q+", fill(qform, s), fill(form, s), opts, cb, ca,
+                       domain=iv.domain, hop=2)
+
+        # comparison: which other subject shares S's object
+        if rel.inverse is None:
+            x_old = self._holder(rng, r, o, s)
+            x_new = self._holder(rng, r, new, s) if new is not None else None
+            if x_old is not None and (new is None or x_new is not None):
+                bad = {o, new}
+
+                def ok(c: str) -> bool:
+                    return w.object_of(c, r) not in bad and after.object_of(c, r) not in bad
+
+                opts = self.choices(rng, [x_old, x_new] if x_new else [x_old], spool, ok, exclude={s})
+                if opts is not None:
+                    self.probe(out, iv, "comparison", "Q+",
+                               fill(COMPARISON_QUESTION.replace("{kw}", kw), s),
+                               fill(COMPARISON_PATTERN.replace("{kw}", kw), s), opts, x_old, x_new,
+                               domain=iv.domain)
+
+        # conflict: a wrong claim in the context
+        if main is not None:
+            decoy = next(c for c in main if c not in required)
+            claim = CONFLICT_PREFIX.replace("{kw}", kw).replace("{s}", s).replace("{d}", decoy)
+            p = rng.choice(held_in)
+            self.probe(out, iv, "conflict", "Q+", f"{claim} {question(p, s)}", f"{claim} {fill(tpl.cloze[p], s)}",
+                       main, o, new, domain=iv.domain, paraphrase_id=p)
+        other = self._other_subject(rng, spool, r, avoid={s})
+        if other is not None:
+            y, oy = other
+            opts = self.choices(rng, [oy], opool)
+            if opts is not None:
+                self.tested.add((y, r))
+                decoy = next(c for c in opts if c != oy)
+                claim = CONFLICT_PREFIX.replace("{kw}", kw).replace("{s}", y).replace("{d}", decoy)
+                p = rng.choice(held_in)
+                self.probe(out, iv, "conflict", "Q-", f"{claim} {question(p, y)}",
+                           f"{claim} {fill(tpl.cloze[p], y)}", opts, oy, oy, domain=iv.domain, paraphrase_id=p)
+
+        # contextual: facts the intervention must leave alone
+        par = w.parent(s)
+        sibs = [x for x in (w.children(par) if par is not None else self.roots.get(stype, ())) if x != s]
+        rng.shuffle(sibs)
+        for x in sibs[:8]:
+            if (x, r) not in self.tested and self.stable(x, r) is not None:
+                self._contextual(out, iv, rng, x, r)
+                break
+        other = self._other_subject(rng, spool, r, avoid={s, *sibs})
+        if other is not None:
+            self._contextual(out, iv, rng, other[0], r)
+        rels2 = [x for x in self.functional.get(stype, ()) if x.name != r]
+        rng.shuffle(rels2)
+        for rel2 in rels2:
+            if (s, rel2.name) not in self.tested and self.stable(s, rel2.name) is not None:
+                self._contextual(out, iv, rng, s, rel2.name)
+                break
+        domains = [d for d in self.taxa_by_domain if d != iv.domain]
+        if domains:
+            taxa = self.taxa_by_domain[rng.choice(domains)]
+            for _ in range(16):
+                y = taxa[rng.randrange(len(taxa))]
+                rels_y = self.functional.get(w.entities[y].type, ())
+                if not rels_y:
+                    continue
+                ry = rels_y[rng.randrange(len(rels_y))].name
+                if (y, ry) not in self.tested and self.stable(y, ry) is not None:
+                    self._contextual(out, iv, rng, y, ry)
+                    break
+        return out
+
+    def _holder(self, rng: random.Random, r: str, obj: str | None, s: str) -> str | None:
+        """An unaffected subject other than `s` whose `r` is `obj`."""
+        if obj is None:
+            return None
+        holders = self.before.subjects_with(r, obj)
+        if len(holders) > 16:
+            picks = [holders[rng.randrange(len(holders))] for _ in range(16)]
+        else:
+            picks = rng.sample(holders, len(holders))
+        for x in picks:
+            if x != s and self.stable(x, r) == obj:
+                return x
+        return None
+
+    def _other_subject(self, rng: random.Random, spool: Sequence[str], r: str, avoid: set[str]) -> tuple[str, str] | None:
+        for _ in range(24):
+            y = spool[rng.randrange(len(spool))]
+            if y in avoid or (y, r) in self.tested:
+                continue
+            oy = self.stable(y, r)
+            if oy is not None:
+                return y, oy
+        return None
+
+    def _contextual(self, out: list[Probe], iv: Intervention, rng: random.Random, y: str, r: str) -> None:
+        w = self.before
+        rel = w.relations[r]
+        oy = w.object_of(y, r)
+        assert oy is not None
+        opts = self.choices(rng, [oy], w.entities_of_type(rel.object_type))
+        if opts is None:
+            return
+        self.tested.add((y, r))
+        tpl = rel.templates
+        held_in = [i for i in range(len(tpl.cloze)) if i != tpl.held_out] or [0]
+        p = rng.choice(held_in)
+        q = fill(tpl.questions[p % len(tpl.questions)], y) if tpl.questions else fill(tpl.cloze[p], y)
+        self.probe(out, iv, "contextual", "Q-", q, fill(tpl.cloze[p], y), opts, oy, oy,
+                   domain=w.entities[y].domain, paraphrase_id=p)
+
+    # -- constraint c --------------------------------------------------------------------------
+
+    def retain(self, k: int) -> tuple[RetainItem, ...]:
+        want = retain_size(k)
+        rng = random.Random(f"ksmith-retain:{self.seed}:{self.task}:{k}")
+        taxa = [n for d in self.taxa_by_domain for n in self.taxa_by_domain[d]]
+        picked: list[RetainItem] = []
+        seen: set[Pair] = set()
+        w = self.before
+        for _ in range(want * 20):
+            if len(picked) == want or not taxa:
+                break
+            y = taxa[rng.randrange(len(taxa))]
+            rels = self.functional.get(w.entities[y].type, ())
+            if not rels:
+                continue
+            rel = rels[rng.randrange(len(rels))]
+            key = (y, rel.name)
+            if key in seen or key in self.tested:
+                continue
+            oy = self.stable(y, rel.name)
+            if oy is None:
+                continue
+            seen.add(key)
+            tpl = rel.templates
+            held_in = [i for i in range(len(tpl.cloze)) if i != tpl.held_out] or [0]
+            picked.append(RetainItem(prompt=fill(tpl.cloze[rng.choice(held_in)], y), answer=oy))
+        return tuple(picked)
+
+
+def build_dataset(
+    world: World,
+    task: str,
+    level: str,
+    scale: int,
+    seed: int,
+    domains: Sequence[str] | None = None,
+) -> Dataset:
+    """Interventions, probes and retain items for one (world, task, level, scale, seed).
+
+    domains: restrict the interventions to these domains (contextual probes may still come from
+    the others). Raises `DatasetError` when the level cannot give `scale` interventions.
+    """
+    picked = select_with_footprints(world, task, level, scale, seed, domains)
+    interventions = tuple(iv for iv, _ in picked)
+    after = world.apply(interventions)
+    busy: set[Pair] = set()
+    for _, fp in picked:
+        busy |= fp.reads
+    gen = _Generator(world, after, task, scale, busy, seed)
+    probes: list[Probe] = []
+    for iv in interventions:
+        probes.extend(gen.probes_for(iv))
+    return Dataset(
+        task=task,
+        level=level,
+        scale=scale,
+        seed=seed,
+        world_hash=world.hash,
+        interventions=interventions,
+        probes=tuple(probes),
+        retain=gen.retain(scale),
+    )

@@ -1,0 +1,198 @@
+"""Choosing the facts to change: k interventions at one level, none interfering with another.
+
+Candidates are the facts (stated or inherited) of functional attribute relations on taxonomy nodes
+at the requested level. They are visited in a seeded round-robin over nodes (every node's first
+fact, then every node's second fact, ...), so a batch spreads over as many nodes as it can and
+takes several facts per node only when the level has fewer than k nodes. Because the order depends
+on the seed alone, the first 10 interventions for k = 100 are the interventions for k = 10.
+
+Interference: each intervention *writes* the (subject, relation) pairs whose object it changes
+(its own, those of descendants that inherit the fact, and for a one-to-one relation that of the
+new object's previous holder) and *reads* the pairs its probes depend on (its writes plus the
+second hop of a composition through the old or new object). A candidate is taken only if its
+writes miss every read of the batch so far and its reads miss every write, so no intervention
+changes a fact another one in the batch depends on, and the expected answers of each stay what
+the oracle says.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ksmith.errors import DatasetError
+from ksmith.probes.types import TASKS, Intervention
+from ksmith.world.schema import LEVELS, Relation
+from ksmith.world.templates import fill
+from ksmith.world.world import World
+
+Pair = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What an intervention changes (`writes`) and what its probes depend on (`reads`)."""
+
+    writes: frozenset[Pair]
+    reads: frozenset[Pair]
+
+
+def held_in_prompts(relation: Relation, subject: str) -> tuple[str, ...]:
+    """The cloze prompts of a fact that the training corpus shows (held-out paraphrase excluded)."""
+    tpl = relation.templates
+    return tuple(fill(c, subject) for i, c in enumerate(tpl.cloze) if i != tpl.held_out or len(tpl.cloze) == 1)
+
+
+def inheritors(world: World, subject: str, relation: str) -> list[tuple[str, int]]:
+    """Descendants whose object of `relation` flows from `subject` (none of the nodes in between
+    states or removes it), with their distance, nearest first: what changing the fact reaches."""
+    if not world.relations[relation].inherited:
+        return []
+    out: list[tuple[str, int]] = []
+    frontier = [subject]
+    hop = 0
+    while frontier:
+        hop += 1
+        frontier = [d for p in frontier for d in world.children(p)
+                    if not world.is_stated(d, relation) and (d, relation) not in world.removed]
+        out.extend((d, hop) for d in frontier)
+    return out
+
+
+def footprint(world: World, subject: str, relation: str, new_object: str | None) -> Footprint:
+    """Writes and reads of changing (subject, relation) to `new_object` (None = unlearn)."""
+    rel = world.relations[relation]
+    writes = {(subject, relation)}
+    writes.update((d, relation) for d, _ in inheritors(world, subject, relation))
+    if rel.inverse is not None and new_object is not None:
+        writes.update((h, relation) for h in world.subjects_with(relation, new_object) if h != subject)
+    reads = set(writes)
+    old = world.object_of(subject, relation)
+    for rel2 in world.relations_of(rel.object_type):
+        for obj in (old, new_object):
+            if obj is not None:
+                reads.add((obj, rel2.name))
+    return Footprint(frozenset(writes), frozenset(reads))
+
+
+def _new_object(
+    world: World, rel: Relation, subject: str, old: str, rng: random.Random, pools: dict[str, list[str]]
+) -> str | None:
+    """A new object of the same type: for a one-to-one relation one that another subject holds (so
+    reverse probes have an answer before and after); where the object has attributes of its own,
+    preferably one whose attribute differs (so 2-hop answers change)."""
+    pool = pools.get(rel.name)
+    if pool is None:
+        objs = world.entities_of_type(rel.object_type)
+        if rel.inverse is not None:
+            objs = tuple(o for o in objs if world.subjects_with(rel.name, o))
+        pool = pools[rel.name] = list(objs)
+    if len(pool) < 2:
+        return None
+    chain = [r2.name for r2 in world.relations_of(rel.object_type) if r2.functional]
+    fallback = None
+    for _ in range(16):
+        cand = rng.choice(pool)
+        if cand == old:
+            continue
+        fallback = fallback or cand
+        if all(world.object_of(cand, r2) != world.object_of(old, r2) for r2 in chain):
+            return cand
+    return fallback
+
+
+def _check_args(world: World, task: str, level: str, k: int) -> None:
+    if task not in TASKS:
+        raise DatasetError(f"unknown task '{task}'; choose one of {', '.join(TASKS)}")
+    if level not in LEVELS:
+        raise DatasetError(f"unknown level '{level}'; choose one of {', '.join(LEVELS)}")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        raise DatasetError(f"scale k={k!r} must be a non-negative integer")
+
+
+def select_with_footprints(
+    world: World,
+    task: str,
+    level: str,
+    k: int,
+    seed: int,
+    domains: Sequence[str] | None = None,
+) -> list[tuple[Intervention, Footprint]]:
+    """`select_interventions`, also returning each intervention's footprint."""
+    _check_args(world, task, level, k)
+    if domains is not None:
+        unknown = [d for d in domains if d not in world.domains]
+        if unknown:
+            raise DatasetError(f"domain(s) {unknown} are not in this world (it has {', '.join(world.domains)})")
+    wanted = set(domains) if domains is not None else set(world.domains)
+    if k == 0:
+        return []
+    rng = random.Random(f"ksmith-select:{seed}:{task}:{level}")
+    nodes = [
+        n for t in sorted(world.taxon_types) for n in world.entities_of_type(t)
+        if world.entities[n].domain in wanted and world.level(n) == level
+    ]
+    rng.shuffle(nodes)
+    per_node: list[list[Relation]] = []
+    for n in nodes:
+        rels = [r for r in world.relations_of(world.entities[n].type)
+                if r.functional and world.object_of(n, r.name) is not None]
+        rng.shuffle(rels)
+        per_node.append(rels)
+    chosen: list[tuple[Intervention, Footprint]] = []
+    pools: dict[str, list[str]] = {}
+    all_writes: set[Pair] = set()
+    all_reads: set[Pair] = set()
+    depth = max((len(r) for r in per_node), default=0)
+    prefix = f"{task}-{level}-s{seed}"
+    for p in range(depth):
+        for n, rels in zip(nodes, per_node):
+            if p >= len(rels):
+                continue
+            rel = rels[p]
+            old = world.object_of(n, rel.name)
+            assert old is not None
+            new = _new_object(world, rel, n, old, rng, pools) if task == "edit" else None
+            if task == "edit" and new is None:
+                continue
+            fp = footprint(world, n, rel.name, new)
+            if not fp.writes.isdisjoint(all_reads) or not fp.reads.isdisjoint(all_writes):
+                continue
+            iv = Intervention(
+                id=f"{prefix}-{len(chosen):05d}",
+                task=task,
+                subject=n,
+                relation=rel.name,
+                old_object=old,
+                new_object=new,
+                domain=world.entities[n].domain,
+                level=level,
+                prompts=held_in_prompts(rel, n),
+            )
+            chosen.append((iv, fp))
+            all_writes |= fp.writes
+            all_reads |= fp.reads
+            if len(chosen) == k:
+                return chosen
+    where = f" in domain(s) {', '.join(sorted(wanted))}" if domains is not None else ""
+    raise DatasetError(
+        f"k={k} is more than level '{level}'{where} of this world can give for task '{task}': "
+        f"at most {len(chosen)} non-interfering interventions (seed {seed}); "
+        "use a smaller scale or a larger world (--size)"
+    )
+
+
+def select_interventions(
+    world: World,
+    task: str,
+    level: str,
+    k: int,
+    seed: int,
+    domains: Sequence[str] | None = None,
+) -> tuple[Intervention, ...]:
+    """k non-interfering interventions whose subjects are at `level` (see the module docstring).
+
+    Raises `DatasetError` naming the maximum when the level cannot give k of them.
+    """
+    return tuple(iv for iv, _ in select_with_footprints(world, task, level, k, seed, domains))
