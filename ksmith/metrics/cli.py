@@ -1,0 +1,74 @@
+"""`ksmith findings reports/<run-id>`: test the paper's findings on a run and write findings.md."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def _run_world(run: Path, world_path: str | None, sizes: list[str], seed: int) -> Any:
+    """The world the run used, for the domain-schema comparison (None when it cannot be told).
+
+    With `--world` that file; otherwise the synthetic worlds of the given sizes are built and the
+    one whose hash the run's provenance records is kept, so a profile never describes another world.
+    """
+    from ksmith.report.records import read_results
+    from ksmith.world import build_world, load_world
+
+    if world_path:
+        return load_world(world_path)
+    wanted = {r.provenance.get("world_hash") for r in read_results(run)} - {None}
+    for size in sizes:
+        world = build_world(size=size, seed=seed)
+        if not wanted or world.hash in wanted:
+            return world
+    log.warning(
+        "no synthetic world of sizes %s matches the run's world; skipping the schema profile",
+        sizes,
+    )
+    return None
+
+
+def _findings(args: argparse.Namespace) -> int:
+    from ksmith.metrics.findings_report import write_findings
+
+    run = Path(args.run)
+    world = (
+        None
+        if args.no_world
+        else _run_world(run, args.world, args.sizes.split(","), args.seed)
+    )
+    command = f"ksmith findings {args.run}" + (
+        f" --world {args.world}" if args.world else ""
+    )
+    path = write_findings(run, world=world, command=command)
+    print(f"wrote {path}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "findings",
+        help="test the paper's findings on a run; write reports/<run-id>/findings.md and plots",
+        description=__doc__,
+    )
+    p.add_argument(
+        "run", help="a run directory (reports/<run-id>) holding results.jsonl"
+    )
+    p.add_argument(
+        "--world", help="world JSON the run used (for the domain-schema comparison)"
+    )
+    p.add_argument(
+        "--sizes",
+        default="small,default",
+        help="synthetic world sizes to try when --world is not given (the one matching the run is used)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic world")
+    p.add_argument(
+        "--no-world", action="store_true", help="skip the domain-schema comparison"
+    )
+    p.set_defaults(func=_findings)

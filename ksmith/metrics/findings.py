@@ -1,0 +1,511 @@
+"""The paper's findings (DESIGN.md §1), each tested on a run's results by a rule fixed in advance.
+
+Input: the `CaseResult`s of one run (`reports/<run-id>/results.jsonl`). Output: one `Finding` per
+claim, with the numbers behind it and a verdict — "reproduced", "not reproduced" or
+"inconclusive" — decided by the rule printed next to it, never by hand.
+
+Pooling. A claim is about a set of grid cells (e.g. "editing cells" = every edit method, level and
+scale of the run). Its estimate is the mean of the cells' values; its 95% interval treats the cells
+as fixed and the probes as the sample: half-width = sqrt(sum_i h_i^2) / n over the cells'
+bootstrap half-widths h_i (cells without an interval add nothing). So an interval says how sure
+we are about *these* methods on *this* world, not about methods in general. Where cells carry no
+probe-level intervals (geometry), the interval is a percentile bootstrap over cells instead.
+
+Significance. "A > B" means A's interval lies wholly above B's (non-overlapping 95% intervals: a
+conservative test). Every rule below is written in terms of it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ksmith.metrics.bootstrap import bootstrap_ci, metric_seed
+from ksmith.metrics.trends import consistency_collapse, curve_shape
+
+REPRODUCED = "reproduced"
+NOT_REPRODUCED = "not reproduced"
+INCONCLUSIVE = "inconclusive"
+
+#: Methods whose weights do not change (no geometry, no drift from weights).
+NON_PARAMETRIC = frozenset({"ike"})
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A pooled value with its 95% interval and the number of cells behind it."""
+
+    value: float
+    ci: tuple[float, float] | None
+    cells: int
+
+    @property
+    def lo(self) -> float:
+        return self.ci[0] if self.ci is not None else self.value
+
+    @property
+    def hi(self) -> float:
+        return self.ci[1] if self.ci is not None else self.value
+
+    def text(self, digits: int = 3) -> str:
+        if self.ci is None:
+            return f"{self.value:.{digits}f} (n={self.cells})"
+        half = (self.ci[1] - self.ci[0]) / 2
+        return f"{self.value:.{digits}f} ± {half:.{digits}f} (n={self.cells})"
+
+
+def above(a: Estimate | None, b: Estimate | None) -> bool:
+    """A significantly above B: A's interval lies wholly above B's."""
+    return a is not None and b is not None and a.lo > b.hi
+
+
+@dataclass
+class Finding:
+    """One claim tested: the numbers (rows of label -> text), the rule, and the verdict."""
+
+    key: str
+    title: str
+    claim: str
+    rule: str
+    verdict: str = INCONCLUSIVE
+    rows: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    plot: str | None = None
+
+
+# -- selecting and pooling cells -------------------------------------------------------------------
+
+
+def passed(results: Iterable[Any]) -> list[Any]:
+    return [r for r in results if r.status == "passed"]
+
+
+def select(results: Iterable[Any], **key: Any) -> list[Any]:
+    """Results whose grid key matches every given field (a value or a collection of values)."""
+    out = []
+    for r in results:
+        ok = True
+        for name, want in key.items():
+            have = r.key.get(name)
+            if isinstance(want, (set, frozenset, tuple, list)):
+                ok = have in want
+            else:
+                ok = have == want
+            if not ok:
+                break
+        if ok:
+            out.append(r)
+    return out
+
+
+def pooled(results: Sequence[Any], metric: str) -> Estimate | None:
+    """Mean of `metric` over the cells that have it, with the fixed-cells interval (module doc)."""
+    cells = [
+        r.metrics[metric]
+        for r in results
+        if metric in r.metrics and math.isfinite(r.metrics[metric].value)
+    ]
+    if not cells:
+        return None
+    n = len(cells)
+    value = float(np.mean([c.value for c in cells]))
+    halves = [(c.ci[1] - c.ci[0]) / 2 for c in cells if c.ci is not None]
+    if not halves:
+        return Estimate(value, None, n)
+    half = math.sqrt(sum(h * h for h in halves)) / n
+    return Estimate(value, (value - half, value + half), n)
+
+
+def pooled_over_cells(values: Sequence[float], name: str) -> Estimate | None:
+    """Mean of per-cell values with a percentile bootstrap over cells (for cell-level quantities)."""
+    vals = [v for v in values if math.isfinite(v)]
+    if not vals:
+        return None
+    ci = bootstrap_ci(np.asarray(vals), seed=metric_seed(name, "cells"))
+    return Estimate(float(np.mean(vals)), ci, len(vals))
+
+
+def _row(label: str, est: Estimate | None) -> tuple[str, str]:
+    return (label, est.text() if est is not None else "— (no cells)")
+
+
+def tasks_of(results: Sequence[Any]) -> list[str]:
+    return sorted({r.key["task"] for r in results})
+
+
+def values_of(results: Sequence[Any], field_name: str) -> list[Any]:
+    return sorted({r.key[field_name] for r in results}, key=lambda v: (str(type(v)), v))
+
+
+# -- the findings ----------------------------------------------------------------------------------
+
+
+def spread(results: Sequence[Any]) -> Finding:
+    f = Finding(
+        "spread",
+        "Editing over-spreads, unlearning under-spreads",
+        "Editing changes facts it should not (collateral changes, stronger at lower levels), while "
+        "unlearning fails to reach the facts that depend on the forgotten one.",
+        "Reproduced if editing's over-spread > unlearning's AND unlearning's propagation < "
+        "editing's (both significant). Not reproduced if either holds significantly the other way. "
+        "Otherwise inconclusive. (Sub-claim, reported apart: editing's over-spread at leaf > at root.)",
+    )
+    edit, unl = select(results, task="edit"), select(results, task="unlearn")
+    e_os, u_os = pooled(edit, "over_spread"), pooled(unl, "over_spread")
+    e_pr, u_pr = pooled(edit, "propagation"), pooled(unl, "propagation")
+    f.rows += [
+        _row("over_spread, edit ↓", e_os),
+        _row("over_spread, unlearn ↓", u_os),
+        _row("propagation, edit ↑", e_pr),
+        _row("propagation, unlearn ↑", u_pr),
+        _row("ccr, edit ↓", pooled(edit, "ccr")),
+        _row("ccr, unlearn ↓", pooled(unl, "ccr")),
+    ]
+    for level in ("root", "intermediate", "leaf"):
+        f.rows.append(
+            _row(
+                f"over_spread, edit, {level}",
+                pooled(select(edit, level=level), "over_spread"),
+            )
+        )
+    if above(e_os, u_os) and above(e_pr, u_pr):
+        f.verdict = REPRODUCED
+    elif above(u_os, e_os) or above(u_pr, e_pr):
+        f.verdict = NOT_REPRODUCED
+    leaf, root = (
+        pooled(select(edit, level="leaf"), "over_spread"),
+        pooled(select(edit, level="root"), "over_spread"),
+    )
+    if leaf is not None and root is not None:
+        sub = (
+            "holds"
+            if above(leaf, root)
+            else ("is reversed" if above(root, leaf) else "is not significant")
+        )
+        f.notes.append(
+            f"Sub-claim 'stronger at lower levels' {sub} (leaf {leaf.text()} vs root {root.text()})."
+        )
+    return f
+
+
+def levels(results: Sequence[Any]) -> Finding:
+    f = Finding(
+        "levels",
+        "Root-level updates are harder than leaf-level ones",
+        "Higher, more central nodes are harder to change.",
+        "Per task, compare direct_acc at root and at leaf (pooled over methods and scales). "
+        "Reproduced if root < leaf significantly in at least one task and in no task root > leaf "
+        "significantly. Not reproduced if root > leaf significantly in some task and in none the "
+        "other way. Otherwise inconclusive.",
+    )
+    harder, easier = 0, 0
+    for task in tasks_of(results):
+        cells = select(results, task=task)
+        root, leaf = (
+            pooled(select(cells, level="root"), "direct_acc"),
+            pooled(select(cells, level="leaf"), "direct_acc"),
+        )
+        f.rows += [
+            _row(f"direct_acc, {task}, root ↑", root),
+            _row(f"direct_acc, {task}, leaf ↑", leaf),
+        ]
+        mid = pooled(select(cells, level="intermediate"), "direct_acc")
+        if mid is not None:
+            f.rows.append(_row(f"direct_acc, {task}, intermediate ↑", mid))
+        f.rows.append(
+            _row(
+                f"q_plus_acc, {task}, root ↑",
+                pooled(select(cells, level="root"), "q_plus_acc"),
+            )
+        )
+        f.rows.append(
+            _row(
+                f"q_plus_acc, {task}, leaf ↑",
+                pooled(select(cells, level="leaf"), "q_plus_acc"),
+            )
+        )
+        harder += above(leaf, root)
+        easier += above(root, leaf)
+    if harder and not easier:
+        f.verdict = REPRODUCED
+    elif easier and not harder:
+        f.verdict = NOT_REPRODUCED
+    return f
+
+
+def _curve(results: Sequence[Any], metric: str) -> dict[int, Estimate]:
+    out = {}
+    for k in values_of(results, "scale"):
+        est = pooled(select(results, scale=k), metric)
+        if est is not None:
+            out[int(k)] = est
+    return out
+
+
+def drift_shapes(results: Sequence[Any]) -> Finding:
+    f = Finding(
+        "drift",
+        "Editing drift plateaus; unlearning shows an abrupt transition past a critical k",
+        "Editing drifts early and plateaus, while unlearning changes little until a critical number "
+        "of facts, then abruptly.",
+        "Per parametric method, classify drift_kl against k (pooled over levels; at least 3 scales) "
+        "with `ksmith.metrics.trends.curve_shape` (none / abrupt / plateau / gradual). Reproduced if "
+        "more than half of the edit methods are 'plateau' and more than half of the unlearning "
+        "methods 'abrupt'. Not reproduced if more than half of the edit methods are 'abrupt' or more "
+        "than half of the unlearning methods 'plateau'. Otherwise (or with fewer than 3 scales) "
+        "inconclusive.",
+    )
+    shares: dict[str, list[str]] = {"edit": [], "unlearn": []}
+    for task in ("edit", "unlearn"):
+        cells = select(results, task=task)
+        for method in values_of(cells, "method"):
+            if method in NON_PARAMETRIC:
+                continue
+            curve = _curve(select(cells, method=method), "drift_kl")
+            if len(curve) < 3:
+                f.notes.append(
+                    f"{task}/{method}: drift_kl at {len(curve)} scale(s); a shape needs 3."
+                )
+                continue
+            shape = curve_shape({k: e.value for k, e in curve.items()})
+            shares[task].append(shape.shape)
+            points = ", ".join(
+                f"k={k}: {e.value:.4g}" for k, e in sorted(curve.items())
+            )
+            crit = f", critical k={shape.k_critical}" if shape.k_critical else ""
+            f.rows.append((f"{task}/{method}", f"{shape.shape}{crit} ({points})"))
+    edit, unl = shares["edit"], shares["unlearn"]
+
+    def most(shapes: list[str], name: str) -> bool:
+        return bool(shapes) and shapes.count(name) * 2 > len(shapes)
+
+    if most(edit, "plateau") and most(unl, "abrupt"):
+        f.verdict = REPRODUCED
+    elif most(edit, "abrupt") or most(unl, "plateau"):
+        f.verdict = NOT_REPRODUCED
+    return f
+
+
+def collapse(results: Sequence[Any]) -> Finding:
+    f = Finding(
+        "collapse",
+        "Consistency collapse past capacity",
+        "Past the model's capacity, direct-probe accuracy falls while reverse-probe accuracy stays high.",
+        "Per edit method (pooled over levels), `ksmith.metrics.trends.consistency_collapse`: direct_acc "
+        "falls by >= 0.2 below its best at a smaller k with non-overlapping intervals, while reverse_acc "
+        "is at most 0.1 below its value at the smallest k. Reproduced if at least one method collapses. "
+        "Not reproduced if some method's direct_acc falls significantly but reverse_acc falls with it "
+        "and no method collapses. Inconclusive if no method's direct_acc falls significantly (capacity "
+        "not reached in this grid) or fewer than 2 scales.",
+    )
+    cells = select(results, task="edit")
+    collapsed, fell = [], []
+    for method in values_of(cells, "method"):
+        mine = select(cells, method=method)
+        direct, reverse = _curve(mine, "direct_acc"), _curve(mine, "reverse_acc")
+        if len(direct) < 2:
+            continue
+        res = consistency_collapse(
+            {k: (e.value, e.ci) for k, e in direct.items()},
+            {k: (e.value, e.ci) for k, e in reverse.items()},
+        )
+        pts = ", ".join(
+            f"k={k}: {direct[k].value:.2f}/{reverse[k].value:.2f}"
+            if k in reverse
+            else f"k={k}: {direct[k].value:.2f}/—"
+            for k in sorted(direct)
+        )
+        state = (
+            f"collapse at k={res.k_critical}"
+            if res.collapsed
+            else (
+                "direct falls, reverse too"
+                if res.direct_drop
+                else "no significant fall"
+            )
+        )
+        f.rows.append((f"{method} (direct/reverse)", f"{state} ({pts})"))
+        collapsed += [method] if res.collapsed else []
+        fell += [method] if res.direct_drop else []
+    if collapsed:
+        f.verdict = REPRODUCED
+    elif fell:
+        f.verdict = NOT_REPRODUCED
+    return f
+
+
+def geometry_view(results: Sequence[Any]) -> Finding:
+    f = Finding(
+        "geometry",
+        "Editing looks like rotation, unlearning like anisotropic scaling (SVD view)",
+        "In weight space, editing rotates the top singular subspaces (with mild scaling) while "
+        "unlearning rescales singular directions unevenly.",
+        "Per parametric cell, rho = geom_rotation_excess / geom_anisotropy_excess (each relative to a "
+        "random update of the same norm; rho > 1: rotation dominates). Pool log(rho) per task with a "
+        "bootstrap over cells. Reproduced if edit's mean log(rho) > unlearning's significantly. Not "
+        "reproduced if it is significantly lower. Otherwise inconclusive.",
+    )
+    ests = {}
+    for task in ("edit", "unlearn"):
+        cells = [
+            r
+            for r in select(results, task=task)
+            if r.key["method"] not in NON_PARAMETRIC
+        ]
+        rot = pooled(cells, "geom_rotation_excess")
+        ani = pooled(cells, "geom_anisotropy_excess")
+        logs = []
+        for r in cells:
+            a, b = (
+                r.metrics.get("geom_rotation_excess"),
+                r.metrics.get("geom_anisotropy_excess"),
+            )
+            if a is not None and b is not None and a.value > 0 and b.value > 0:
+                logs.append(math.log(a.value / b.value))
+        ests[task] = pooled_over_cells(logs, f"geometry-{task}")
+        f.rows += [
+            _row(f"rotation / random, {task}", rot),
+            _row(f"anisotropy / random, {task}", ani),
+            _row(f"log(rho), {task} (> 0: rotation-like)", ests[task]),
+        ]
+    if above(ests["edit"], ests["unlearn"]):
+        f.verdict = REPRODUCED
+    elif above(ests["unlearn"], ests["edit"]):
+        f.verdict = NOT_REPRODUCED
+    return f
+
+
+def domains(
+    results: Sequence[Any], profile: Mapping[str, Mapping[str, Any]] | None = None
+) -> Finding:
+    f = Finding(
+        "domains",
+        "Domain dependence: History is the most resistant domain",
+        "Updates succeed less often in History than in the other domains.",
+        "Pool q_plus_acc_<domain> (Q+ accuracy over the interventions of one domain) over all cells. "
+        "Reproduced if History's is below every other domain's significantly. Not reproduced if some "
+        "other domain's is below History's significantly. Otherwise inconclusive.",
+    )
+    names = sorted(
+        {
+            name[len("q_plus_acc_") :]
+            for r in results
+            for name in r.metrics
+            if name.startswith("q_plus_acc_")
+        }
+        & {"biology", "economics", "history", "physics"}
+    )
+    ests = {d: pooled(results, f"q_plus_acc_{d}") for d in names}
+    for d in names:
+        f.rows.append(_row(f"q_plus_acc, {d} ↑", ests[d]))
+    hist = ests.get("history")
+    others = [e for d, e in ests.items() if d != "history" and e is not None]
+    if hist is not None and others:
+        if all(above(o, hist) for o in others):
+            f.verdict = REPRODUCED
+        elif any(above(hist, o) for o in others):
+            f.verdict = NOT_REPRODUCED
+    else:
+        f.notes.append(
+            "The run has no per-domain accuracies for History and another domain."
+        )
+    if profile:
+        f.notes.append(describe_profile(profile))
+    return f
+
+
+def describe_profile(profile: Mapping[str, Mapping[str, Any]]) -> str:
+    """One paragraph: which schema properties differ between the domains, and how."""
+    keys = sorted({k for p in profile.values() for k in p})
+    differ = [k for k in keys if len({repr(p.get(k)) for p in profile.values()}) > 1]
+    same = [k for k in keys if k not in differ]
+    if not differ:
+        return (
+            "The domains' schemas in this world share one plan ("
+            + ", ".join(f"{k}={next(iter(profile.values()))[k]}" for k in same)
+            + "); only entity names, keywords and random draws differ, so a difference between domains "
+            "here cannot come from the schema's shape."
+        )
+    parts = [
+        f"{k}: " + ", ".join(f"{d} {p.get(k)}" for d, p in profile.items())
+        for k in differ
+    ]
+    return (
+        "What differs between the domains' schemas in this world — "
+        + "; ".join(parts)
+        + (f". The same in all: {', '.join(same)}." if same else ".")
+    )
+
+
+FINDINGS: tuple[Callable[..., Finding], ...] = (
+    spread,
+    levels,
+    drift_shapes,
+    collapse,
+    geometry_view,
+)
+
+
+def evaluate(
+    results: Iterable[Any], profile: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[Finding]:
+    """Every finding on the passed cases of a run (failed and errored cases are left out)."""
+    ok = passed(results)
+    return [fn(ok) for fn in FINDINGS] + [domains(ok, profile)]
+
+
+# -- what differs between domains --------------------------------------------------------------------
+
+
+def domain_profile(world: Any) -> dict[str, dict[str, Any]]:
+    """Per domain: size and shape of the taxonomy and of the relations (to explain a domain difference).
+
+    taxa, max_depth, mean_children (of inner nodes), leaf_share, relations, inherited, one_to_one,
+    objects_per_relation (mean distinct objects: fewer means more subjects share an answer), facts.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    entities = world.entities
+    facts = world.stated_facts()
+    for domain in world.domains:
+        rels = [
+            r for r in world.relations.values() if r.domain == domain and not r.taxonomy
+        ]
+        taxon_types = {
+            r.subject_type
+            for r in world.relations.values()
+            if r.domain == domain and r.taxonomy
+        }
+        taxa = [
+            n
+            for n, e in entities.items()
+            if e.domain == domain and e.type in taxon_types
+        ]
+        inner = [n for n in taxa if world.children(n)]
+        dom_facts = [fa for fa in facts if fa.relation in {r.name for r in rels}]
+        objects = [
+            len({fa.object for fa in dom_facts if fa.relation == r.name}) for r in rels
+        ]
+        out[domain] = {
+            "taxa": len(taxa),
+            "max_depth": max((world.depth(n) for n in taxa), default=0),
+            "mean_children": round(
+                float(np.mean([len(world.children(n)) for n in inner])), 2
+            )
+            if inner
+            else 0,
+            "leaf_share": round(
+                sum(world.level(n) == "leaf" for n in taxa) / len(taxa), 2
+            )
+            if taxa
+            else 0,
+            "relations": len(rels),
+            "inherited": sum(r.inherited for r in rels),
+            "one_to_one": sum(r.inverse is not None for r in rels),
+            "objects_per_relation": round(float(np.mean(objects)), 1) if objects else 0,
+            "facts": len(dom_facts),
+        }
+    return out

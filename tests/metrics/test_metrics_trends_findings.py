@@ -1,0 +1,272 @@
+"""Trend rules and the findings report on planted results: each verdict follows its written rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ksmith.cli import main
+from ksmith.errors import KsmithError
+from ksmith.metrics.findings import (
+    INCONCLUSIVE,
+    NOT_REPRODUCED,
+    REPRODUCED,
+    Estimate,
+    above,
+    collapse,
+    describe_profile,
+    domains,
+    drift_shapes,
+    evaluate,
+    geometry_view,
+    levels,
+    pooled,
+    spread,
+)
+from ksmith.metrics.trends import consistency_collapse, curve_shape
+from ksmith.report.records import CaseResult, MetricValue, dumps_results
+
+
+def metric(
+    value: float, half: float | None = 0.02, protocol: str = "mcq"
+) -> MetricValue:
+    ci = None if half is None else (value - half, value + half)
+    return MetricValue(value, protocol, 100, ci)
+
+
+def case(
+    method: str,
+    task: str,
+    level: str = "leaf",
+    scale: int = 10,
+    status: str = "passed",
+    **metrics: float,
+) -> CaseResult:
+    key = {
+        "model": "tiny-kg",
+        "method": method,
+        "task": task,
+        "level": level,
+        "scale": scale,
+        "seed": 0,
+    }
+    return CaseResult(
+        key=key, status=status, metrics={n: metric(v) for n, v in metrics.items()}
+    )
+
+
+# -- trends -----------------------------------------------------------------------------------
+
+
+def test_collapse_needs_a_significant_fall_with_reverse_holding() -> None:
+    direct = {1: (0.95, (0.9, 1.0)), 10: (0.9, (0.85, 0.95)), 100: (0.4, (0.3, 0.5))}
+    held = {1: (0.8, None), 10: (0.8, None), 100: (0.78, None)}
+    res = consistency_collapse(direct, held)
+    assert (
+        res.collapsed
+        and res.k_critical == 100
+        and res.direct_drop == pytest.approx(0.55)
+    )
+    fell_too = {1: (0.8, None), 10: (0.8, None), 100: (0.3, None)}
+    res = consistency_collapse(direct, fell_too)
+    assert (
+        not res.collapsed
+        and res.direct_drop > 0
+        and res.reverse_drop == pytest.approx(0.5)
+    )
+    noisy = {
+        1: (0.95, (0.4, 1.0)),
+        10: (0.6, (0.3, 0.9)),
+    }  # a big fall, but within the noise
+    assert not consistency_collapse(noisy, held).collapsed
+    assert consistency_collapse(noisy, held).direct_drop == 0.0
+
+
+def test_curve_shapes() -> None:
+    assert curve_shape({1: 0.6, 10: 0.9, 100: 1.0}).shape == "plateau"
+    abrupt = curve_shape({1: 0.01, 10: 0.02, 100: 1.0, 1000: 1.05})
+    assert abrupt.shape == "abrupt" and abrupt.k_critical == 100
+    assert curve_shape({1: 0.3, 10: 0.6, 100: 1.0}).shape == "gradual"
+    assert curve_shape({1: 0.0, 10: 0.0, 100: 1e-5}).shape == "none"
+    with pytest.raises(KsmithError):
+        curve_shape({1: 0.1, 10: 0.2})
+
+
+# -- pooling -----------------------------------------------------------------------------------
+
+
+def test_pooled_interval_shrinks_with_cells_and_skips_missing() -> None:
+    one = pooled([case("a", "edit", ccr=0.2)], "ccr")
+    four = pooled([case(m, "edit", ccr=0.2) for m in "abcd"], "ccr")
+    assert one.value == four.value == pytest.approx(0.2)
+    assert one.ci == pytest.approx((0.18, 0.22))
+    assert (four.hi - four.lo) == pytest.approx((one.hi - one.lo) / 2)  # sqrt(4)/4
+    assert pooled([case("a", "edit")], "ccr") is None
+    assert above(Estimate(0.5, (0.45, 0.55), 1), Estimate(0.3, (0.25, 0.35), 1))
+    assert not above(Estimate(0.5, (0.3, 0.7), 1), Estimate(0.3, (0.25, 0.35), 1))
+
+
+# -- each finding on planted results --------------------------------------------------------------
+
+
+def spread_cells(
+    e_os: float, u_os: float, e_pr: float, u_pr: float
+) -> list[CaseResult]:
+    return [
+        case("rome", "edit", over_spread=e_os, propagation=e_pr, ccr=e_os),
+        case("memit", "edit", over_spread=e_os, propagation=e_pr, ccr=e_os),
+        case("npo", "unlearn", over_spread=u_os, propagation=u_pr, ccr=u_os),
+    ]
+
+
+def test_spread_verdicts() -> None:
+    assert spread(spread_cells(0.3, 0.05, 0.8, 0.3)).verdict == REPRODUCED
+    assert spread(spread_cells(0.05, 0.3, 0.8, 0.3)).verdict == NOT_REPRODUCED
+    assert spread(spread_cells(0.3, 0.29, 0.8, 0.3)).verdict == INCONCLUSIVE
+
+
+def test_level_verdicts() -> None:
+    cells = [
+        case("rome", "edit", "root", direct_acc=0.5),
+        case("rome", "edit", "leaf", direct_acc=0.9),
+    ]
+    assert levels(cells).verdict == REPRODUCED
+    flipped = [
+        case("rome", "edit", "root", direct_acc=0.9),
+        case("rome", "edit", "leaf", direct_acc=0.5),
+    ]
+    assert levels(flipped).verdict == NOT_REPRODUCED
+    assert (
+        levels([case("rome", "edit", "root", direct_acc=0.9)]).verdict == INCONCLUSIVE
+    )
+
+
+def test_drift_verdicts() -> None:
+    cells = []
+    for k, e, u in ((1, 0.6, 0.01), (10, 0.9, 0.02), (100, 1.0, 1.0)):
+        cells += [
+            case("rome", "edit", scale=k, drift_kl=e),
+            case("ike", "edit", scale=k, drift_kl=0.0),
+        ]
+        cells += [case("npo", "unlearn", scale=k, drift_kl=u)]
+    f = drift_shapes(cells)
+    assert f.verdict == REPRODUCED
+    assert (
+        any("ike" in label for label, _ in f.rows) is False
+    )  # in-context editing has no weight drift
+    assert (
+        drift_shapes([c for c in cells if c.key["scale"] != 100]).verdict
+        == INCONCLUSIVE
+    )
+
+
+def test_collapse_verdicts() -> None:
+    def cells(rev_end: float) -> list[CaseResult]:
+        return [
+            case("memit", "edit", scale=k, direct_acc=d, reverse_acc=r)
+            for k, d, r in ((1, 0.95, 0.7), (10, 0.9, 0.7), (100, 0.3, rev_end))
+        ]
+
+    assert collapse(cells(0.68)).verdict == REPRODUCED
+    assert collapse(cells(0.2)).verdict == NOT_REPRODUCED
+    steady = [
+        case("memit", "edit", scale=k, direct_acc=0.9, reverse_acc=0.7)
+        for k in (1, 10, 100)
+    ]
+    assert collapse(steady).verdict == INCONCLUSIVE
+
+
+def test_geometry_verdicts() -> None:
+    def cells(edit_rot: float) -> list[CaseResult]:
+        out = []
+        for i, k in enumerate((1, 10, 100)):
+            out.append(
+                case(
+                    "rome",
+                    "edit",
+                    scale=k,
+                    geom_rotation_excess=edit_rot + i * 0.1,
+                    geom_anisotropy_excess=1.0,
+                )
+            )
+            out.append(
+                case(
+                    "npo",
+                    "unlearn",
+                    scale=k,
+                    geom_rotation_excess=1.0,
+                    geom_anisotropy_excess=3.0 + i * 0.1,
+                )
+            )
+        return out
+
+    assert geometry_view(cells(4.0)).verdict == REPRODUCED
+    assert geometry_view(cells(0.05)).verdict == NOT_REPRODUCED
+
+
+def test_domain_verdicts_and_profile() -> None:
+    cells = [
+        case(
+            "rome",
+            "edit",
+            q_plus_acc_history=0.4,
+            q_plus_acc_biology=0.8,
+            q_plus_acc_physics=0.9,
+        ),
+        case(
+            "npo",
+            "unlearn",
+            q_plus_acc_history=0.5,
+            q_plus_acc_biology=0.8,
+            q_plus_acc_physics=0.85,
+        ),
+    ]
+    assert domains(cells).verdict == REPRODUCED
+    swapped = [case("rome", "edit", q_plus_acc_history=0.9, q_plus_acc_biology=0.4)]
+    assert domains(swapped).verdict == NOT_REPRODUCED
+    same = {"biology": {"taxa": 18, "facts": 50}, "history": {"taxa": 18, "facts": 50}}
+    assert "share one plan" in describe_profile(same)
+    text = describe_profile(
+        {"biology": {"taxa": 18, "facts": 50}, "history": {"taxa": 30, "facts": 50}}
+    )
+    assert "taxa: biology 18, history 30" in text and "facts" in text
+
+
+def test_failed_cases_are_left_out() -> None:
+    cells = spread_cells(0.3, 0.05, 0.8, 0.3) + [
+        case("npo", "unlearn", status="failed", over_spread=0.9, propagation=0.9)
+    ]
+    assert {f.key: f for f in evaluate(cells)}["spread"].verdict == REPRODUCED
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+
+def test_findings_command_writes_markdown_and_plots(tmp_path: Path, capsys) -> None:
+    run = tmp_path / "20260101T000000Z-abcd"
+    run.mkdir()
+    cells = spread_cells(0.3, 0.05, 0.8, 0.3)
+    for k, d in ((1, 0.95), (10, 0.9), (100, 0.3)):
+        cells.append(
+            case(
+                "memit",
+                "edit",
+                scale=k,
+                direct_acc=d,
+                reverse_acc=0.7,
+                drift_kl=0.1 * k**0.1,
+            )
+        )
+    (run / "results.jsonl").write_text(dumps_results(cells))
+    assert main(["findings", str(run), "--no-world"]) == 0
+    text = (run / "findings.md").read_text()
+    assert "# Findings — run 20260101T000000Z-abcd" in text
+    assert (
+        "| [Editing over-spreads, unlearning under-spreads](#spread) | ✅ reproduced |"
+        in text
+    )
+    assert "collapse at k=100" in text
+    assert (run / "findings_spread.png").read_bytes()[:4] == b"\x89PNG"
+    assert "findings_spread.png" in text
+    assert main(["findings", str(tmp_path / "missing"), "--no-world"]) == 2
