@@ -1,7 +1,7 @@
 """Synthetic worlds: one builder per domain schema, seeded, byte-for-byte reproducible.
 
-`size` is the number of taxonomy nodes per domain ("small" 18, "default" 110, "large" 1100). With
-four domains these give about 400, 2,500 and 25,000 facts (inherited closure included): a tiny
+`size` is the number of taxonomy nodes per domain ("small" 18, "default" 110, "large" 1500). With
+four domains these give about 360, 2,200 and 30,000 facts (inherited closure included): a tiny
 model pretrains on "small" in seconds and on "default" in a couple of minutes on 2 CPU cores, and
 "large" has room for k = 10,000 leaf-level interventions.
 
@@ -34,7 +34,7 @@ from ksmith.world.templates import (
 from ksmith.world.world import World
 
 #: Named sizes: taxonomy nodes per domain.
-SIZES: dict[str, int] = {"small": 18, "default": 110, "large": 1100}
+SIZES: dict[str, int] = {"small": 18, "default": 110, "large": 1500}
 
 #: Probability that a node overrides its parent's object of an inherited relation, per tier.
 _OVERRIDE = (1.0, 0.4, 0.25, 0.15)
