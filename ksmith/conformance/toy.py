@@ -120,3 +120,27 @@ def changed(before: dict[str, torch.Tensor], model: Any) -> set[str]:
 
 
 ModelFactory = Callable[[], Any]
+
+
+def train(model: Any, steps: int = 150, lr: float = 1e-2, seed: int = 0) -> Any:
+    """Fit `model` to the toy corpus (full batch, Adam) so it knows most toy facts; returns it in eval mode.
+
+    A few seconds on one core: enough that an edit has an old fact to overwrite.
+    """
+    tok = tokenizer()
+    ids = [tok(line)["input_ids"] for line in corpus()]
+    width = max(map(len, ids))
+    batch = torch.tensor([row + [0] * (width - len(row)) for row in ids])
+    mask = (torch.arange(width)[None] < torch.tensor([len(r) for r in ids])[:, None]).long()
+    labels = batch.masked_fill(mask == 0, -100)
+    model.train()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        for _ in range(steps):
+            opt.zero_grad()
+            model(input_ids=batch, attention_mask=mask, labels=labels).loss.backward()
+            opt.step()
+    for p in model.parameters():
+        p.grad = None
+    return model.eval()
