@@ -19,6 +19,7 @@ import dataclasses
 import json
 import logging
 import math
+import re
 import shutil
 import tempfile
 import time
@@ -77,7 +78,24 @@ def _template_texts(world: Any) -> list[str]:
         for value in dataclasses.asdict(relation.templates).values():
             items = value if isinstance(value, (tuple, list)) else [value]
             texts.extend(item for item in items if isinstance(item, str))
-    return [text.replace("{s}", " ").replace("{o}", " ") for text in texts]
+    return [re.sub(r"\{\w+\}", " ", text) for text in texts]
+
+
+def _surface_forms() -> list[str]:
+    """Fixed phrases of the probe generator (comparison, conflict, vague answers, ...), if present.
+
+    Probes are built from these as well as from relation templates; adding their words to the
+    vocabulary keeps every probe free of [UNK].
+    """
+    try:
+        import ksmith.world.templates as forms
+    except ImportError:
+        return []
+    texts: list[str] = []
+    for value in vars(forms).values():
+        items = value if isinstance(value, (tuple, list)) else [value]
+        texts.extend(re.sub(r"\{\w+\}", " ", item) for item in items if isinstance(item, str))
+    return texts
 
 
 def _entity_names(world: Any) -> list[str]:
@@ -108,7 +126,7 @@ def fact_pairs(world: Any, *, held_out: bool) -> list[tuple[str, str]]:
         templates = relation.templates
         for index, template in enumerate(templates.cloze):
             if (index == templates.held_out) == held_out:
-                pairs.append((template.format(s=fact.subject).rstrip(), " " + fact.object))
+                pairs.append((template.replace("{s}", fact.subject).rstrip(), " " + fact.object))
     return sorted(set(pairs))
 
 
@@ -127,7 +145,7 @@ def build_tokenizer(world: Any, extra_texts: Iterable[str] = ()) -> Any:
     normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
     splitter = pre_tokenizers.Whitespace()
     words: set[str] = set()
-    texts = [*world.corpus(), *_template_texts(world), *_entity_names(world), *extra_texts]
+    texts = [*world.corpus(), *_template_texts(world), *_surface_forms(), *_entity_names(world), *extra_texts]
     texts.append("0 1 2 3 4 5 6 7 8 9 . , ; : ? ! ' \" ( ) - a an the is of and or not")
     for text in texts:
         words.update(piece for piece, _ in splitter.pre_tokenize_str(normalizer.normalize_str(text)))
@@ -164,6 +182,24 @@ def _accuracy(model: LoadedModel, pairs: Sequence[tuple[str, str]], batch_size: 
 Progress = Callable[[int, float, float | None], None]
 
 
+def _epoch_batches(sequences: Sequence[Sequence[int]], batch_size: int, generator: Any) -> list[list[int]]:
+    """One epoch of batches (index lists), shuffled, with similar lengths batched together.
+
+    Sorting by length inside windows of 32 batches cuts padding (a third of the compute on the
+    default world) while keeping each batch a random draw of the corpus.
+    """
+    import torch
+
+    order = torch.randperm(len(sequences), generator=generator).tolist()
+    window = batch_size * 32
+    batches: list[list[int]] = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start : start + window], key=lambda i: len(sequences[i]))
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    shuffle = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in shuffle]
+
+
 def _train(world: Any, config: TinyConfig, device: str, progress: Progress | None) -> tuple[LoadedModel, dict]:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
@@ -171,6 +207,7 @@ def _train(world: Any, config: TinyConfig, device: str, progress: Progress | Non
     from ksmith.models.arch import describe
 
     started = time.perf_counter()
+    cpu_started = time.process_time()
     tokenizer = build_tokenizer(world)
     corpus = list(world.corpus())
     if not corpus:
@@ -215,16 +252,15 @@ def _train(world: Any, config: TinyConfig, device: str, progress: Progress | Non
     )
     generator = torch.Generator().manual_seed(config.seed)
     sample_gen = torch.Generator().manual_seed(config.seed + 1)
-    order: list[int] = []
+    batches: list[list[int]] = []
     step = 0
     accuracy = 0.0
     loss_value = math.nan
     lm.train()
     while step < config.max_steps:
-        if len(order) < config.batch_size:
-            order.extend(torch.randperm(len(sequences), generator=generator).tolist())
-        batch = [sequences[i] for i in order[: config.batch_size]]
-        del order[: config.batch_size]
+        if not batches:
+            batches = _epoch_batches(sequences, config.batch_size, generator)
+        batch = [sequences[i] for i in batches.pop()]
         width = max(len(s) for s in batch)
         ids = torch.full((len(batch), width), tokenizer.pad_token_id, dtype=torch.long)
         labels = torch.full((len(batch), width), -100, dtype=torch.long)
@@ -271,6 +307,8 @@ def _train(world: Any, config: TinyConfig, device: str, progress: Progress | Non
         "held_out": {name: rel.templates.held_out for name, rel in world.relations.items()},
         "steps": step,
         "train_seconds": round(wall, 2),
+        # CPU time of this process: on a shared machine, a truer measure of the work than wall time.
+        "train_cpu_seconds": round(time.process_time() - cpu_started, 2),
         "held_in_accuracy": accuracy,
         "held_out_accuracy": held_out_accuracy,
         "final_loss": loss_value,
