@@ -116,15 +116,15 @@ def test_retain_weight_adds_a_retain_term_to_any_loss(tok) -> None:
         GradAscent(retain_term="l2").apply(ftkit.gpt2(), tok, ftkit.request("unlearn"))
 
 
-def test_relearn_learns_vague_answers(tok) -> None:
-    model = ftkit.gpt2()
+def test_relearn_learns_vague_answers(tok, taught) -> None:
+    model = copy.deepcopy(taught["gpt2"])
 
     def vague_mass() -> float:
         return sum(math.exp(ftkit.logprob(model, tok, PROMPT, word)) for word in vague_answers())
 
     before = vague_mass()
     ReLearn(lr=2e-2, steps=10).apply(model, tok, ftkit.request("unlearn"))
-    assert vague_mass() > 2 * before
+    assert vague_mass() > max(0.1, 100 * before)
 
 
 @pytest.mark.parametrize("arch", ARCHS)
