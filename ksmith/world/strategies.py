@@ -6,7 +6,8 @@ Imports `hypothesis`, so import this module only from tests.
 A random world has one or two domains; each has one taxon type organised by a random forest
 (every node's parent is an earlier node or none, so there is never a cycle), 1-4 attribute
 relations with random flags (inherited or not, one-to-one or not, some subjects left without an
-object), and sometimes a chain relation on one attribute's object type (2-hop compositions).
+object), sometimes a chain relation on one attribute's object type (2-hop compositions), and
+sometimes a removed (unlearned) inherited fact that blocks inheritance below it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ def worlds(draw: st.DrawFn, max_nodes: int = 14, max_domains: int = 2) -> World:
     entities: list[Entity] = []
     relations: list[Relation] = []
     facts: list[tuple[str, str, str]] = []
+    removed: list[tuple[str, str]] = []
     n_domains = draw(st.integers(1, max_domains))
     for d in range(n_domains):
         dom = f"dom{d}"
@@ -63,6 +65,8 @@ def worlds(draw: st.DrawFn, max_nodes: int = 14, max_domains: int = 2) -> World:
                 for node in nodes:
                     if draw(st.floats(0, 1)) < p_state:
                         facts.append((node, name, draw(st.sampled_from(pool))))
+                    elif kind == "inherited" and draw(st.integers(0, 9)) == 0:
+                        removed.append((node, name))
             if kind != "one_to_one" and not chain_done and draw(st.booleans()):
                 chain_done = True
                 ctype = f"chainobj{d}"
@@ -71,4 +75,4 @@ def worlds(draw: st.DrawFn, max_nodes: int = 14, max_domains: int = 2) -> World:
                 relations.append(Relation(f"chain{d}", dom, otype, ctype, relation_templates(f"ckw{d}", j + 1, reverse=False)))
                 for o in pool:
                     facts.append((o, f"chain{d}", draw(st.sampled_from(cpool))))
-    return World(entities, relations, facts)
+    return World(entities, relations, facts, removed)

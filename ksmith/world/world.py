@@ -174,6 +174,7 @@ class World:
         for kids in children.values():
             kids.sort()
         self._parent = parent
+        self._parent_rel = parent_rel
         self._children = dict(children)
         self._by_subject = dict(by_subject)
         if validate:
@@ -354,7 +355,7 @@ class World:
         out: list[Fact] = []
         par = self._parent.get(node)
         if par is not None:
-            out.append(Fact(node, self._parent_relation(node), par))
+            out.append(Fact(node, self._parent_rel[node], par))
         eff = self._closure.get(node)
         if eff:
             for rel in self.relations_of(self._entities[node].type):
@@ -362,12 +363,6 @@ class World:
                 if got is not None:
                     out.extend(Fact(node, rel.name, o, got[1]) for o in got[0])
         return out
-
-    def _parent_relation(self, node: str) -> str:
-        for rel in self._relations.values():
-            if rel.taxonomy and (node, rel.name) in self._stated:
-                return rel.name
-        raise AssertionError(node)  # pragma: no cover - a parent always comes from a taxonomy fact
 
     def facts(self, node: str) -> tuple[Fact, ...]:
         """Stated and inherited facts of a node (taxonomy edge first); inherited ones carry
