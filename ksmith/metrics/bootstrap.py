@@ -55,6 +55,25 @@ def bootstrap_means(
     return means
 
 
+def wilson_interval(
+    successes: int, n: int, confidence: float = CONFIDENCE
+) -> tuple[float, float]:
+    """Wilson score interval of a proportion (closed form; honest at 0 and n successes)."""
+    from scipy.stats import norm
+
+    z = float(norm.ppf(0.5 + confidence / 2.0))
+    p = successes / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    low, high = max(0.0, centre - half), min(1.0, centre + half)
+    # at 0 or n successes the bound is 0 or 1 exactly (float rounding would leave 1 - 1e-16)
+    return (
+        0.0 if successes == 0 else float(low),
+        1.0 if successes == n else float(high),
+    )
+
+
 def bootstrap_ci(
     values: Sequence[float] | np.ndarray,
     *,
@@ -65,11 +84,16 @@ def bootstrap_ci(
     """Percentile bootstrap interval of the mean of `values` (None for fewer than 2 values).
 
     With one value there is no variability to resample; reporting (v, v) would claim certainty
-    the data cannot give, so no interval is returned.
+    the data cannot give, so no interval is returned. For the same reason, 0/1 values that are all
+    0 or all 1 get the Wilson score interval: there every bootstrap resample equals the sample and
+    the percentile interval collapses to a point (0 of 30 probes would read "0.000 ± 0.000"), while
+    the Wilson interval (which the bootstrap approximates in the interior) stays honest.
     """
     x = np.asarray(values, dtype=np.float64)
     if x.size < 2:
         return None
+    if np.all(x == 0.0) or np.all(x == 1.0):
+        return wilson_interval(int(x.sum()), int(x.size), confidence)
     means = bootstrap_means(x, seed=seed, n_resamples=n_resamples)
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(means, [alpha, 1.0 - alpha])

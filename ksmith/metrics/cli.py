@@ -13,22 +13,34 @@ log = logging.getLogger(__name__)
 def _run_world(run: Path, world_path: str | None, sizes: list[str], seed: int) -> Any:
     """The world the run used, for the domain-schema comparison (None when it cannot be told).
 
-    With `--world` that file; otherwise the synthetic worlds of the given sizes are built and the
-    one whose hash the run's provenance records is kept, so a profile never describes another world.
+    With `--world` that file; otherwise the world the results' provenance describes (domains, size,
+    world seed), else synthetic worlds of the given sizes; a built world is used only when its hash
+    is the one the run recorded, so a profile never describes another world.
     """
     from ksmith.report.records import read_results
     from ksmith.world import build_world, load_world
 
     if world_path:
         return load_world(world_path)
-    wanted = {r.provenance.get("world_hash") for r in read_results(run)} - {None}
-    for size in sizes:
-        world = build_world(size=size, seed=seed)
+    results = read_results(run)
+    wanted = {r.provenance.get("world_hash") for r in results} - {None}
+    specs = []
+    for r in results:
+        spec = r.provenance.get("world") or {}
+        world_seed = (r.provenance.get("seeds") or {}).get("world", seed)
+        if spec.get("domains") and spec.get("size") is not None:
+            specs.append((tuple(spec["domains"]), spec["size"], world_seed))
+    specs += [(None, size, seed) for size in sizes]
+    for domains, size, world_seed in dict.fromkeys(specs):
+        world = (
+            build_world(domains, size=size, seed=world_seed)
+            if domains
+            else build_world(size=size, seed=world_seed)
+        )
         if not wanted or world.hash in wanted:
             return world
     log.warning(
-        "no synthetic world of sizes %s matches the run's world; skipping the schema profile",
-        sizes,
+        "no synthetic world matches the run's world hash; skipping the schema profile"
     )
     return None
 

@@ -16,6 +16,7 @@ averages on one set, and CKA is scale-free in [0, 1]. `drift_kl_per_fact` divide
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,34 @@ class Activations:
 
     logprobs: torch.Tensor
     hidden: tuple[torch.Tensor, ...]
+
+
+#: Size of the fixed drift prompt set.
+N_DRIFT_PROMPTS = 128
+
+
+def fixed_prompts(
+    world: Any, n: int = N_DRIFT_PROMPTS, seed: int = 0
+) -> tuple[str, ...]:
+    """The fixed drift probe set of a world: `n` of its facts, each as a held-in cloze prompt.
+
+    Chosen from the world alone (seeded), never from a dataset, so every cell of a grid on this
+    world (any task, level and k) measures drift on the same prompts.
+    """
+    facts = sorted(
+        (f for f in world.all_facts() if not world.relations[f.relation].taxonomy),
+        key=lambda f: (f.subject, f.relation, f.object),
+    )
+    if not facts:
+        raise MetricsError("the world has no attribute facts to measure drift on")
+    rng = random.Random(f"ksmith-drift:{seed}")
+    chosen = rng.sample(facts, min(n, len(facts)))
+    prompts = []
+    for f in chosen:
+        templates = world.relations[f.relation].templates
+        held = [i for i in range(len(templates.cloze)) if i != templates.held_out]
+        prompts.append(templates.cloze[held[0] if held else 0].format(s=f.subject))
+    return tuple(prompts)
 
 
 @torch.no_grad()

@@ -12,7 +12,8 @@ we are about *these* methods on *this* world, not about methods in general. Wher
 probe-level intervals (geometry), the interval is a percentile bootstrap over cells instead.
 
 Significance. "A > B" means A's interval lies wholly above B's (non-overlapping 95% intervals: a
-conservative test). Every rule below is written in terms of it.
+conservative test); a value without an interval is never significantly different from anything.
+Every rule below is written in terms of it.
 """
 
 from __future__ import annotations
@@ -53,14 +54,19 @@ class Estimate:
 
     def text(self, digits: int = 3) -> str:
         if self.ci is None:
-            return f"{self.value:.{digits}f} (n={self.cells})"
+            return f"{self.value:.{digits}f} (no interval; cells={self.cells})"
         half = (self.ci[1] - self.ci[0]) / 2
-        return f"{self.value:.{digits}f} ± {half:.{digits}f} (n={self.cells})"
+        return f"{self.value:.{digits}f} ± {half:.{digits}f} (cells={self.cells})"
 
 
 def above(a: Estimate | None, b: Estimate | None) -> bool:
-    """A significantly above B: A's interval lies wholly above B's."""
-    return a is not None and b is not None and a.lo > b.hi
+    """A significantly above B: A's interval lies wholly above B's.
+
+    An estimate without an interval (one probe, one cell) can never be significantly different.
+    """
+    if a is None or b is None or a.ci is None or b.ci is None:
+        return False
+    return a.lo > b.hi
 
 
 @dataclass

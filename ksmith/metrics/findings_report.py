@@ -122,6 +122,7 @@ def plot_finding(finding: Finding, results: Sequence[Any], path: Path) -> bool:
         if drew:
             ax.legend(fontsize=6, ncol=2)
     elif finding.key == "geometry":
+        seen: list[float] = []
         for task, colour in (("edit", "tab:blue"), ("unlearn", "tab:red")):
             pts = [
                 (
@@ -136,13 +137,15 @@ def plot_finding(finding: Finding, results: Sequence[Any], path: Path) -> bool:
                 ax.scatter(
                     [a for a, _ in pts], [b for _, b in pts], c=colour, label=task, s=18
                 )
+                seen += [v for pt in pts for v in pt]
                 drew = True
         ax.set_xlabel("anisotropy / random update")
         ax.set_ylabel("rotation / random update")
-        ax.set_xscale("symlog")
-        ax.set_yscale("symlog")
         if drew:
-            ax.axline((1, 1), slope=1, color="grey", lw=0.8)
+            top = max(seen + [1.0]) * 1.1
+            ax.plot(
+                [0, top], [0, top], color="grey", lw=0.8, label="rotation = anisotropy"
+            )
             ax.legend(fontsize=8)
     elif finding.key == "domains":
         doms = sorted(
@@ -240,7 +243,11 @@ def write_findings(
         if plot_finding(f, ok, run_dir / name):
             f.plot = name
     path = run_dir / "findings.md"
+    # reports/latest is a link: name the run it points at
     atomic_write_text(
-        path, render_markdown(findings, run_dir.name, len(ok), len(results), command)
+        path,
+        render_markdown(
+            findings, run_dir.resolve().name, len(ok), len(results), command
+        ),
     )
     return path

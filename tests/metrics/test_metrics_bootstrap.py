@@ -41,6 +41,14 @@ def test_continuous_values_use_index_resampling() -> None:
 def test_degenerate_samples() -> None:
     assert bootstrap_ci([1.0], seed=0) is None
     assert bootstrap_ci([], seed=0) is None
-    assert bootstrap_ci([1.0, 1.0, 1.0], seed=0) == (1.0, 1.0)
+    lo, hi = bootstrap_ci(
+        [1.0] * 30, seed=0
+    )  # all correct: not a point, the Wilson interval
+    assert hi == 1.0 and 0.85 < lo < 0.9
+    assert bootstrap_ci([0.0] * 30, seed=0) == pytest.approx((0.0, 1.0 - lo))
+    assert bootstrap_ci([0.5, 0.5], seed=0) == (
+        0.5,
+        0.5,
+    )  # non-binary constants: no variability
     assert half_width((0.2, 0.6)) == pytest.approx(0.2)
     assert half_width(None) is None

@@ -158,3 +158,15 @@ def test_efficiency_counts_touched_parameters() -> None:
         "params_touched_frac"
     ].value == pytest.approx(12 / 23)
     assert m["update_s"].value == 0.25 and m["update_s"].higher_is_better is False
+
+
+def test_fixed_prompts_depend_on_the_world_only() -> None:
+    from ksmith.metrics.drift import fixed_prompts
+    from ksmith.world import build_world
+
+    world = build_world(size="small")
+    prompts = fixed_prompts(world, n=32)
+    assert len(prompts) == 32
+    assert prompts == fixed_prompts(build_world(size="small"), n=32)
+    assert prompts != fixed_prompts(world, n=32, seed=1)
+    assert all("{" not in p for p in prompts)

@@ -105,6 +105,9 @@ def test_pooled_interval_shrinks_with_cells_and_skips_missing() -> None:
     assert pooled([case("a", "edit")], "ccr") is None
     assert above(Estimate(0.5, (0.45, 0.55), 1), Estimate(0.3, (0.25, 0.35), 1))
     assert not above(Estimate(0.5, (0.3, 0.7), 1), Estimate(0.3, (0.25, 0.35), 1))
+    assert not above(
+        Estimate(0.9, None, 1), Estimate(0.1, (0.05, 0.15), 1)
+    )  # no interval: never significant
 
 
 # -- each finding on planted results --------------------------------------------------------------

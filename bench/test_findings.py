@@ -1,0 +1,114 @@
+"""The grid behind the findings report: every cell measures what `ksmith findings` tests.
+
+Beyond `test_update`'s metrics, each cell records drift (next-token KL and CKA on the world's fixed
+prompt set), weight geometry (SVD view against a same-norm random update), efficiency, and for
+unlearning at small k the distance to an oracle model pretrained on the updated world (with TOFU
+forget quality). Runs only when selected, as the README says:
+
+    pytest bench -m findings -n 2 --ksmith-levels root,intermediate,leaf --ksmith-scales 1,10,100,400 ...
+    ksmith findings reports/latest
+
+Without `-m findings` these cells are skipped (so `make bench` runs each cell once, in test_update).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from fixtures.contract import assert_contract
+
+pytestmark = pytest.mark.findings
+
+#: Oracle models are pretrained for unlearning cells up to this k (one pretraining per dataset,
+#: shared by every method through the model cache); 0 turns them off.
+ORACLE_MAX_SCALE = int(os.environ.get("KSMITH_FINDINGS_ORACLE_MAX_K", "10"))
+
+
+def _selected(config: pytest.Config) -> bool:
+    return "findings" in (config.option.markexpr or "")
+
+
+def _oracle_config(spec: str):
+    """The tiny-kg config of a model spec (the oracle must be trained the same way), else None."""
+    from ksmith.models.tiny import TinyConfig
+
+    return {"tiny-kg": TinyConfig(), "tiny-kg-small": TinyConfig.small()}.get(spec)
+
+
+def test_findings_cell(request: pytest.FixtureRequest, ksmith_case) -> None:
+    if not _selected(request.config):
+        pytest.skip(
+            "the findings grid runs only when selected: pytest bench -m findings"
+        )
+    from ksmith.metrics import compute
+    from ksmith.metrics.drift import capture, drift, fixed_prompts
+    from ksmith.metrics.efficiency import efficiency, peak_memory_mb
+    from ksmith.metrics.geometry import geometry
+    from ksmith.scoring import Scorer
+
+    record_case = request.getfixturevalue("record_case")
+    harness = request.getfixturevalue("ksmith_harness")
+    world = request.getfixturevalue("world")
+    dataset = request.getfixturevalue("dataset")
+    model = request.getfixturevalue("model")
+    method = request.getfixturevalue("method")
+    pre = request.getfixturevalue("pre_scores")
+
+    prompts = fixed_prompts(world)
+    before = capture(model.lm, model.tokenizer, prompts)
+    request_ = dataset.request()
+    with record_case.timer("update_s"):
+        result = method.apply(model.lm, model.tokenizer, request_)
+    scorer = Scorer(model.loaded, batch_size=harness.batch_size)
+    with record_case.timer("score_s"):
+        post = scorer.score(
+            dataset.probes, harness.protocols, prefixes=result.prompt_prefix
+        )
+
+    metrics = compute(dataset, pre, post, held_out=model.held_out)
+    metrics.update(
+        drift(
+            before, capture(model.lm, model.tokenizer, prompts), scale=ksmith_case.scale
+        )
+    )
+    params = dict(model.lm.named_parameters())
+    touched = [
+        name
+        for name in result.touched
+        if name in model.snapshot.saved and name in params
+    ]
+    metrics.update(
+        geometry(
+            {n: model.snapshot.saved[n] for n in touched},
+            {n: params[n].detach() for n in touched},
+        )
+    )
+    metrics.update(
+        efficiency(
+            result,
+            score_s=record_case.timings.get("score_s"),
+            lm=model.lm,
+            peak_mb=peak_memory_mb(),
+        )
+    )
+
+    config = _oracle_config(ksmith_case.model)
+    if (
+        dataset.task == "unlearn"
+        and config is not None
+        and ksmith_case.scale <= ORACLE_MAX_SCALE
+    ):
+        from ksmith.metrics.oracle import oracle_metrics, oracle_model
+
+        oracle = oracle_model(
+            world, dataset.interventions, config, device=str(model.loaded.device)
+        )
+        oracle_scores = Scorer(oracle, batch_size=harness.batch_size).score(
+            dataset.probes, ("mcq", "mcq_norm")
+        )
+        metrics.update(oracle_metrics(dataset, post, oracle_scores))
+
+    record_case.record(metrics, n_probes=len(dataset.probes))
+    assert_contract(model.lm, model.snapshot, result, len(request_.interventions))
