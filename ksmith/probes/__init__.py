@@ -8,7 +8,14 @@ round-trips through JSONL; every expected answer comes from the oracle `World.ap
 from ksmith.probes.dataset import Dataset
 from ksmith.probes.generate import RETAIN_CAP, build_dataset, retain_size
 from ksmith.probes.interventions import select_interventions
-from ksmith.probes.types import FAMILIES, PROBE_TYPES, TASKS, Intervention, Probe, RetainItem
+from ksmith.probes.types import (
+    FAMILIES,
+    PROBE_TYPES,
+    TASKS,
+    Intervention,
+    Probe,
+    RetainItem,
+)
 from ksmith.world.templates import NEUTRAL_OBJECT, VAGUE_ANSWERS
 
 __all__ = [

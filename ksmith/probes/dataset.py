@@ -33,7 +33,14 @@ from typing import TYPE_CHECKING, Any
 
 from ksmith.cache import atomic_write_text
 from ksmith.errors import DatasetError
-from ksmith.probes.types import FAMILIES, PROBE_TYPES, TASKS, Intervention, Probe, RetainItem
+from ksmith.probes.types import (
+    FAMILIES,
+    PROBE_TYPES,
+    TASKS,
+    Intervention,
+    Probe,
+    RetainItem,
+)
 
 if TYPE_CHECKING:
     from ksmith.methods.base import UpdateRequest
@@ -103,7 +110,7 @@ class Dataset:
             fam[p.family] = fam.get(p.family, 0) + 1
         return out
 
-    def request(self) -> "UpdateRequest":
+    def request(self) -> UpdateRequest:
         """The update request a method receives: e = interventions, c = retain items."""
         from ksmith.methods.base import UpdateRequest
 
@@ -121,7 +128,7 @@ class Dataset:
         atomic_write_text(Path(path), "\n".join(lines) + "\n")
 
     @classmethod
-    def from_jsonl(cls, path: str | Path) -> "Dataset":
+    def from_jsonl(cls, path: str | Path) -> Dataset:
         """Read a dataset written by `to_jsonl`; `DatasetError` names the line of any problem."""
         path = Path(path)
         try:

@@ -66,9 +66,9 @@ class _Generator:
             for n in before.entities_of_type(t):
                 self.taxa_by_domain.setdefault(before.entities[n].domain, []).append(n)
         self.roots: dict[str, list[str]] = {}
-        for dom, taxa in self.taxa_by_domain.items():
+        for taxa in self.taxa_by_domain.values():
             for n in taxa:
-                if before.parent(n) is None and n in before._children:
+                if before.parent(n) is None and before.children(n):
                     self.roots.setdefault(before.entities[n].type, []).append(n)
         self.functional: dict[str, list] = {
             t: [r for r in before.relations_of(t) if r.functional] for t in before.taxon_types

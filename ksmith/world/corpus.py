@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from ksmith.world.world import World
 
 
-def render_corpus(world: "World") -> list[str]:
+def render_corpus(world: World) -> list[str]:
     lines: list[str] = []
     pos_in_type: dict[str, int] = {}  # an entity's index among the sorted entities of its type
     for etype in {e.type for e in world.entities.values()}:

@@ -78,8 +78,8 @@ def taxonomy_templates(phrase: str, held_out: int) -> RelationTemplates:
     cloze = (
         f"{{s}} is {phrase}",
         f"We know that {{s}} is {phrase}",
-        f"For {{s}} , the group is",
-        f"The group of {{s}} is",
+        "For {s} , the group is",
+        "The group of {s} is",
     )
     questions = (
         f"Q : What is {{s}} {phrase} ? A :",

@@ -184,10 +184,10 @@ class World:
     @classmethod
     def _derived(
         cls,
-        base: "World",
+        base: World,
         stated: dict[tuple[str, str], tuple[str, ...]],
         removed: frozenset[tuple[str, str]],
-    ) -> "World":
+    ) -> World:
         """A world sharing `base`'s entities and relations (already validated) with new facts."""
         world = cls.__new__(cls)
         world._init(base._entities, base._relations, stated, removed, base._domains, validate=False)
@@ -441,7 +441,7 @@ class World:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "World":
+    def from_dict(cls, data: Mapping[str, Any]) -> World:
         """Build (and validate) a world from its JSON document."""
         if not isinstance(data, Mapping):
             raise WorldError("a world document must be a JSON object with 'entities', 'relations' and 'facts'")
@@ -485,7 +485,7 @@ class World:
         return stable_hash(self.to_dict())
 
     @cached_property
-    def graph(self) -> "nx.MultiDiGraph":
+    def graph(self) -> nx.MultiDiGraph:
         """The world as a `networkx.MultiDiGraph`: one node per entity (attributes `type`,
         `domain`, `level`), one edge per stated fact keyed by relation. Built on first use."""
         import networkx as nx
@@ -520,7 +520,7 @@ class World:
 
         return render_corpus(self)
 
-    def apply(self, interventions: Iterable["Intervention"]) -> "World":
+    def apply(self, interventions: Iterable[Intervention]) -> World:
         """The oracle: a copy with the interventions applied and inheritance re-derived.
 
         edit:    (S, R) gets the new object as a stated fact (an override below an ancestor's);

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ksmith.errors import DatasetError
-from ksmith.probes import Dataset, build_dataset, select_interventions
+from ksmith.probes import Dataset, build_dataset
 from ksmith.probes.types import Probe
 from ksmith.world import LEVELS, World, build_world
 from ksmith.world.strategies import worlds
@@ -192,7 +192,6 @@ def test_same_seed_same_hash(world: World, p: tuple) -> None:
 def test_reverse_probe_agrees_with_direct_probe_on_both_worlds(world: World, p: tuple) -> None:
     task, level, k, seed = p
     ds = dataset_within_max(world, task, level, k, seed)
-    after = world.apply(ds.interventions)
     oracle = Oracle(world)
     by_iv = {iv.id: iv for iv in ds.interventions}
     direct = {pr.intervention_id: pr for pr in ds.probes_of("direct") if pr.paraphrase_id == 0}

@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 from ksmith.cli import main
-from ksmith.world import DOMAINS, LEVELS, NEUTRAL_OBJECT, VAGUE_ANSWERS, World, build_world, load_world
+from ksmith.world import (
+    DOMAINS,
+    LEVELS,
+    NEUTRAL_OBJECT,
+    VAGUE_ANSWERS,
+    World,
+    build_world,
+    load_world,
+)
 from ksmith.world.templates import fill
 
 
