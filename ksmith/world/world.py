@@ -59,7 +59,7 @@ class World:
         self,
         entities: Iterable[Entity],
         relations: Iterable[Relation],
-        facts: Iterable[tuple[str, str, str]],
+        facts: Iterable[tuple[str, str, str] | Fact],
         removed: Iterable[tuple[str, str]] = (),
         domains: Sequence[str] | None = None,
     ) -> None:
@@ -92,6 +92,8 @@ class World:
             rels[rel.name] = rel
         stated: dict[tuple[str, str], tuple[str, ...]] = {}
         for triple in facts:
+            if isinstance(triple, Fact):
+                triple = (triple.subject, triple.relation, triple.object)
             if len(triple) != 3:
                 raise WorldError(f"fact {list(triple)!r} is not a (subject, relation, object) triple")
             s, r, o = triple

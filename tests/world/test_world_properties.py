@@ -76,6 +76,8 @@ def test_json_round_trip_keeps_the_world(world: World) -> None:
     assert again == world
     assert again.hash == world.hash
     assert again.all_facts() == world.all_facts()
+    rebuilt = World(world.entities.values(), world.relations.values(), world.stated_facts(), world.removed)
+    assert rebuilt == world
 
 
 @SETTINGS
