@@ -219,41 +219,63 @@ class Scorer:
         return inputs
 
     def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[LoglikelihoodResult]:
-        """Score each continuation given its context; results in request order."""
+        """Score each continuation given its context; results in request order.
+
+        Requests whose model input is identical (the same context with one-token continuations,
+        as in every MCQ over one-word options) share one row of the batch: one forward pass
+        serves all four options. Only the continuation positions go through the log-softmax.
+        """
         import torch
 
         encoded = [self._split(context, continuation) for context, continuation in requests]
-        order = sorted(range(len(encoded)), key=lambda i: -(len(encoded[i][0]) + len(encoded[i][1])))
-        results: list[LoglikelihoodResult | None] = [None] * len(encoded)
+        inputs = [tuple(self._truncate(ctx, cont)) for ctx, cont in encoded]
+        row_of: dict[tuple[int, ...], int] = {}
+        rows: list[tuple[int, ...]] = []
+        members: list[list[int]] = []
+        for i in sorted(range(len(inputs)), key=lambda i: -len(inputs[i])):
+            row = row_of.get(inputs[i])
+            if row is None:
+                row = row_of[inputs[i]] = len(rows)
+                rows.append(inputs[i])
+                members.append([])
+            members[row].append(i)
+        sums = [0.0] * len(encoded)
+        hits = [0] * len(encoded)
         lm = self.model.lm
         was_training = lm.training
         lm.eval()
         try:
             with torch.inference_mode():
-                for start in range(0, len(order), self.batch_size):
-                    chunk = order[start : start + self.batch_size]
-                    rows = [self._truncate(*encoded[i]) for i in chunk]
-                    logp = torch.log_softmax(self._forward(rows), dim=-1)
-                    targets = torch.full(logp.shape[:2], -1, dtype=torch.long)
-                    for r, i in enumerate(chunk):
-                        cont = encoded[i][1]
+                for start in range(0, len(rows), self.batch_size):
+                    batch = range(start, min(start + self.batch_size, len(rows)))
+                    logits = self._forward([list(rows[r]) for r in batch])
+                    row_idx: list[int] = []
+                    pos_idx: list[int] = []
+                    tok_idx: list[int] = []
+                    owner: list[int] = []
+                    for b, r in enumerate(batch):
                         end = len(rows[r])
-                        targets[r, end - len(cont) : end] = torch.tensor(cont, dtype=torch.long)
-                    targets = targets.to(logp.device)
-                    valid = targets >= 0
-                    safe = targets.clamp(min=0)
-                    token_lp = logp.gather(-1, safe.unsqueeze(-1)).squeeze(-1) * valid
-                    hits = (logp.argmax(-1) == safe) & valid
-                    sums = token_lp.sum(-1).tolist()
-                    n_hits = hits.sum(-1).tolist()
-                    for r, i in enumerate(chunk):
-                        n = len(encoded[i][1])
-                        results[i] = LoglikelihoodResult(
-                            logprob=float(sums[r]), n_tokens=n, greedy=n_hits[r] == n, n_greedy=int(n_hits[r])
-                        )
+                        for i in members[r]:
+                            cont = encoded[i][1]
+                            row_idx.extend([b] * len(cont))
+                            pos_idx.extend(range(end - len(cont), end))
+                            tok_idx.extend(cont)
+                            owner.extend([i] * len(cont))
+                    device = logits.device
+                    picked = logits[torch.tensor(row_idx, device=device), torch.tensor(pos_idx, device=device)]
+                    logp = torch.log_softmax(picked, dim=-1)
+                    tokens = torch.tensor(tok_idx, device=device)
+                    token_lp = logp.gather(-1, tokens.unsqueeze(-1)).squeeze(-1).tolist()
+                    token_hit = (logp.argmax(-1) == tokens).tolist()
+                    for i, lp, hit in zip(owner, token_lp, token_hit):
+                        sums[i] += lp
+                        hits[i] += int(hit)
         finally:
             lm.train(was_training)
-        return [result for result in results if result is not None]
+        return [
+            LoglikelihoodResult(logprob=sums[i], n_tokens=len(cont), greedy=hits[i] == len(cont), n_greedy=hits[i])
+            for i, (_, cont) in enumerate(encoded)
+        ]
 
     def greedy(self, requests: Sequence[tuple[str, int]]) -> list[str]:
         """Greedy-decode up to `max_tokens` tokens after each context (stops at EOS); request order.
