@@ -22,7 +22,10 @@ from ksmith.metrics.inputs import (
     scores_of,
     target_domain,
 )
+from ksmith.metrics.names import METRIC_DOCS
 from ksmith.metrics.record import Metric
+
+__all__ = ["METRIC_DOCS", "compute", "metric_name"]
 
 #: Protocols whose scores carry a chosen option (accuracies and change diagnostics apply).
 CHOICE_PROTOCOLS: tuple[str, ...] = ("mcq", "mcq_norm", "gen_match")
@@ -59,73 +62,6 @@ DIAGNOSTICS: dict[str, tuple[Callable[[list[Answer]], Tally], bool]] = {
     "consistency": (diag.consistency, True),
     "propagation": (diag.propagation, True),
     "over_spread": (diag.over_spread, False),
-}
-
-#: Every metric name (mcq form; `@<protocol>` variants and `_<domain>`/`_hop<h>`/`_<level>`
-#: breakdowns follow the same meaning), its meaning and direction; the README table comes from here.
-METRIC_DOCS: dict[str, tuple[str, str]] = {
-    "direct_acc": ("held-in direct probes answered as the updated world says", "↑"),
-    "paraphrase_acc": (
-        "direct probes in the held-out paraphrase (generalisation)",
-        "↑",
-    ),
-    "reverse_acc": ("reverse probes (the fact asked from the object's side)", "↑"),
-    "multi_hop_acc": (
-        "multi-hop probes (descendants' inherited facts, 2-hop compositions)",
-        "↑",
-    ),
-    "multi_hop_acc_hop<h>": ("multi-hop accuracy at hop distance h", "↑"),
-    "comparison_acc": (
-        "comparison probes (which of two entities has the property now)",
-        "↑",
-    ),
-    "conflict_acc": ("probes with a contradicting statement in the context", "↑"),
-    "contextual_acc": (
-        "unrelated facts (siblings, other subjects, other domains) kept",
-        "↑",
-    ),
-    "contextual_acc_in_domain": ("contextual probes in the target's domain", "↑"),
-    "contextual_acc_out_domain": ("contextual probes in other domains", "↑"),
-    "q_plus_acc": ("all Q+ probes (should change)", "↑"),
-    "q_minus_acc": ("all Q- probes (must not change)", "↑"),
-    "held_in_acc": ("all probes in paraphrases seen in training", "↑"),
-    "held_out_acc": ("all probes in held-out paraphrases", "↑"),
-    "<base>_<domain>": (
-        "direct_acc / q_plus_acc / q_minus_acc over interventions of one domain",
-        "↑",
-    ),
-    "q_plus_acc_<level>": (
-        "Q+ accuracy per target level (only when a dataset mixes levels)",
-        "↑",
-    ),
-    "ccr": ("collateral change ratio: Q- probes whose answer changed", "↓"),
-    "rr": ("residual retention: Q+ probes still choosing the old object", "↓"),
-    "conflict_rate": (
-        "(direct, reverse) pairs whose answers contradict each other",
-        "↓",
-    ),
-    "consistency": (
-        "(direct, reverse) pairs whose answers agree with the same world",
-        "↑",
-    ),
-    "propagation": (
-        "per intervention, multi-hop Q+ answers that changed (expected: all)",
-        "↑",
-    ),
-    "over_spread": (
-        "per intervention, contextual (non-descendant) answers that changed",
-        "↓",
-    ),
-    "<name>@mcq_norm": ("the same metric with length-normalised option scores", "same"),
-    "<name>@gen_match": (
-        "the same metric from greedy generation matched to an option",
-        "same",
-    ),
-    "<type>_acc@token_acc": (
-        "mean teacher-forced token accuracy of the expected answer",
-        "↑",
-    ),
-    "<type>_acc@prob_compare": ("edit Q+ probes with log p(new) > log p(old)", "↑"),
 }
 
 

@@ -265,3 +265,24 @@ def test_value_protocols_for_unlearning_count_forgetting() -> None:
         m["direct_acc@prob_compare"].value == 0.5
     )  # u0: the old object no longer wins
     assert m["direct_acc@token_acc"].value == pytest.approx((0.75 + 0.0) / 2)
+
+
+def test_every_computed_metric_is_documented() -> None:
+    import re
+
+    from ksmith.metrics.names import METRIC_DOCS
+
+    patterns = []
+    for key in METRIC_DOCS:
+        for name in key.split(" / "):
+            regex = re.escape(name.strip())
+            regex = re.sub(
+                r"<[a-z]+>", ".+", regex.replace(r"\<", "<").replace(r"\>", ">")
+            )
+            patterns.append(re.compile(regex + "$"))
+    pre = merge(scores(PRE), scores(PRE, "mcq_norm"))
+    post = merge(
+        scores(POST), scores(POST, "mcq_norm"), values({"d0": 1.0}, "token_acc")
+    )
+    for name in compute(edit_case(), pre, post):
+        assert any(p.match(name) for p in patterns), f"{name} is not in METRIC_DOCS"

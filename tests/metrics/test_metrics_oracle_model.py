@@ -7,7 +7,9 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def test_oracle_model_learns_the_updated_world_and_matches_itself(tmp_path, monkeypatch) -> None:
+def test_oracle_model_learns_the_updated_world_and_matches_itself(
+    tmp_path, monkeypatch
+) -> None:
     import torch
 
     from ksmith.metrics.oracle import forget_quality, oracle_distance, oracle_model
@@ -25,7 +27,10 @@ def test_oracle_model_learns_the_updated_world_and_matches_itself(tmp_path, monk
     scores = Scorer(oracle).score(dataset.probes, ("mcq", "mcq_norm"))
     assert forget_quality(dataset, scores, scores).value == 1.0
     distance = oracle_distance(dataset, scores, scores)
-    assert distance["oracle_agree"].value == 1.0 and distance["oracle_kl_q_plus"].value == 0.0
+    assert (
+        distance["oracle_agree"].value == 1.0
+        and distance["oracle_kl_q_plus"].value == 0.0
+    )
     # cached like any tiny-kg: the second request is a load, not a training run
     again = oracle_model(world, dataset.interventions, TinyConfig.small())
     assert again.weights_hash == oracle.weights_hash
