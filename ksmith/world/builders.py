@@ -5,7 +5,8 @@ four domains these give about 360, 2,200 and 30,000 facts (inherited closure inc
 model pretrains on "small" in seconds and on "default" in a couple of minutes on 2 CPU cores, and
 "large" has room for k = 10,000 leaf-level interventions.
 
-Shape of a domain's taxonomy: roots, a first tier of intermediate nodes (each with at least one
+Shape of a domain's taxonomy: roots (one per ~14 nodes, so the default world gives k = 100
+root-level interventions and the large one k = 1,000), a first tier of intermediate nodes (each with at least one
 child), a second tier attached to the first, and a third tier attached to ~a third of the second
 tier. Levels are therefore root / intermediate (tiers 1 and 2 with children) / leaf, and a root is
 3 hops above its deepest descendants, so inherited facts reach 1 to 3 hops down.
@@ -73,7 +74,7 @@ def _reserved_words() -> set[str]:
 
 def _tree(n: int, rng: random.Random) -> list[tuple[int, int | None]]:
     """(tier, parent index) per node, nodes in creation order; tier 0 = roots."""
-    n_roots = max(2, round(n / 40))
+    n_roots = max(2, round(n / 14))
     n_tier1 = max(n_roots, round(n * 0.15))
     n_tier3 = max(2, round(n * 0.2))
     n_tier2 = n - n_roots - n_tier1 - n_tier3
