@@ -16,6 +16,10 @@ before the edit (X) and after it (S).
 
 Levels: `root` (no parent; an entity outside every taxonomy also counts as a root), `leaf` (a
 parent and no children) and `intermediate` (both).
+
+`World.graph` is the world as a `networkx.MultiDiGraph` (entities as nodes, stated facts as keyed
+edges) for graph algorithms; it is built on first use, while the closure and the per-fact queries
+the probe generator makes millions of times run on plain dict indexes.
 """
 
 from __future__ import annotations
