@@ -147,3 +147,13 @@ def test_world_cli_writes_a_loadable_world_and_corpus(tmp_path: Path, capsys: py
     w = load_world(out)
     assert w == build_world(["biology", "physics"], "small", 3)
     assert corpus.read_text().splitlines() == w.corpus()
+
+
+def test_graph_view_has_every_entity_and_stated_fact() -> None:
+    w = world("small")
+    g = w.graph
+    assert set(g.nodes) == set(w.entities)
+    assert g.number_of_edges() == len(w.stated_facts())
+    some = w.stated_facts()[0]
+    assert g.has_edge(some.subject, some.object, key=some.relation)
+    assert {g.nodes[n]["level"] for n in g.nodes} == set(LEVELS)
