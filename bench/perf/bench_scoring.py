@@ -2,11 +2,11 @@
 
 Prints (no assertions; speed goals live here, not in unit tests):
 - probes/s of `Scorer.score(probes, ["mcq"])` at the engine's batch size, on 10,000 probes of the
-  default world (k=900 leaf edits) with tiny-kg;
+  default world (k=500 datasets: edit and unlearn, leaf and intermediate) with tiny-kg;
 - probes/s scoring the same probes one (prompt, option) request per forward pass, the pattern of the
   usual editing toolkits (timed on a subset and reported as a rate);
 - the speed-up (goal: >= 20x);
-- achieved FLOP/s of the batched run (useful forward FLOPs of the real tokens, no padding) next to a
+- achieved FLOP/s of the batched run (forward FLOPs of the rows it ran, padding not counted) next to a
   measured fp32 matmul peak on this machine at the same thread count.
 
     .venv/bin/python bench/perf/bench_scoring.py [--threads 1] [--probes 10000] [--single 400]
@@ -88,10 +88,15 @@ def main() -> None:
     from ksmith.world import build_world
 
     world = build_world(seed=0)
+    from ksmith.errors import DatasetError
+
     probes = []
-    for task in ("edit", "unlearn"):  # ~10k probes per k=900 leaf dataset
+    for task, level, seed in [(t, lv, sd) for sd in range(5) for t in ("edit", "unlearn") for lv in ("leaf", "intermediate")]:
         if len(probes) < args.probes:
-            probes.extend(build_dataset(world, task=task, level="leaf", scale=900, seed=0).probes)
+            try:
+                probes.extend(build_dataset(world, task=task, level=level, scale=500, seed=seed).probes)
+            except DatasetError:
+                continue
     probes = probes[: args.probes]
     model, which = tiny_model(world)
     n_params = sum(p.numel() for p in model.lm.parameters())
@@ -107,18 +112,22 @@ def main() -> None:
 
     single = Scorer(model, batch_size=1)
     subset = probes[: args.single]
-    single.score(subset[:10], ["mcq"])
+    def one_by_one(items):
+        for probe in items:
+            for choice in probe.choices:  # one forward pass per (prompt, option), as toolkits do
+                single.loglikelihood([(probe.prompt, " " + choice)])
+
+    one_by_one(subset[:10])
     start = time.perf_counter()
-    for probe in subset:
-        single.score([probe], ["mcq"])
+    one_by_one(subset)
     single_s = time.perf_counter() - start
     single_rate = len(subset) / single_s
 
-    tokens = []
+    inputs = set()  # the rows the engine really ran (identical inputs share one row)
     for probe in probes:
         for choice in probe.choices:
-            ctx, cont = batched._split(probe.prompt, " " + choice)
-            tokens.append(len(ctx) + len(cont) - 1)
+            inputs.add(tuple(batched._truncate(*batched._split(probe.prompt, " " + choice))))
+    tokens = [len(row) for row in inputs]
     achieved = forward_flops(model, tokens) / batched_s
     peak = matmul_peak()
     print(f"batched (batch {args.batch_size}):   {batched_rate:10.1f} probes/s  ({batched_s:.2f} s for {len(probes):,})")
