@@ -123,12 +123,14 @@ def is_held_out(
     interventions: Mapping[str, Intervention],
     held_out: Mapping[str, int] | None,
 ) -> bool:
-    """Whether a direct probe uses a paraphrase the model never saw in training.
+    """Whether a probe uses a paraphrase the model never saw in training.
 
-    With `held_out` (relation -> paraphrase id, recorded on the model) the model's own record
-    decides; otherwise the probe's `held_out` flag, set by the dataset generator, does.
+    For a direct probe (its relation is the intervention's) with `held_out` (relation ->
+    paraphrase id, recorded on the model), the model's own record decides; otherwise the probe's
+    `held_out` flag, set by the dataset generator from the same world templates, does. Other probe
+    types may ask another relation (contextual, 2-hop), so only their own flag can say.
     """
-    if held_out:
+    if held_out and probe.probe_type == "direct":
         relation = relation_of(probe, interventions)
         if relation is not None and relation in held_out:
             return held_out[relation] == probe.paraphrase_id
