@@ -50,3 +50,15 @@ def test_corrupt_entry_is_recomputed(small_model, dataset, tmp_path, monkeypatch
     (entry,) = (tmp_path / "scores").glob("*.json")
     entry.write_text("{not json")
     assert pre_scores(small_model, dataset, ["mcq"]) == first
+
+
+def test_pre_scores_of_a_generated_dataset(small_model, small_world, tmp_path, monkeypatch):
+    from ksmith.probes import build_dataset
+
+    monkeypatch.setenv("KSMITH_CACHE", str(tmp_path))
+    dataset = build_dataset(small_world, task="edit", level="leaf", scale=2, seed=0)
+    scores = pre_scores(small_model, dataset)
+    assert len(scores) == len(dataset.probes) * len(scoring.PROTOCOLS)
+    direct = [p for p in dataset.probes if p.probe_type == "direct" and not p.held_out]
+    right = sum(scores.get(p.id, "mcq").choice == p.answer_before for p in direct)
+    assert right / len(direct) >= 0.75  # the model knows the facts it is about to have edited
