@@ -213,6 +213,7 @@ def train(
     grad_clip: float | None = 1.0,
     after_step: Callable[[], None] | None = None,
     stop_loss: float | None = None,
+    should_stop: Callable[[int], bool] | None = None,
 ) -> list[float]:
     """Minimise `step_loss(step)` over `params` with Adam for `steps` steps; return the loss curve.
 
@@ -221,7 +222,8 @@ def train(
     `step_loss` builds the whole objective of one step (forget term, retain term, ...), so methods
     differ only in that closure. `after_step` runs after each update (e.g. a projection). A
     non-finite loss stops the loop early rather than writing NaNs into the weights; a loss below
-    `stop_loss` stops it because the objective already holds (no update is made on that step).
+    `stop_loss` stops it because the objective already holds (no update is made on that step);
+    `should_stop(step)`, asked before each step, stops it on any other criterion (e.g. "forgotten").
     """
     was_training = model.training
     model.eval()
@@ -233,6 +235,8 @@ def train(
             p.requires_grad_(True)
         with torch.enable_grad():
             for step in range(steps):
+                if should_stop is not None and should_stop(step):
+                    break
                 loss = step_loss(step)
                 value = float(loss.detach())
                 if not math.isfinite(value):

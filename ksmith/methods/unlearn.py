@@ -84,6 +84,9 @@ class UnlearnHparams(Hparams):
     retain_weight:    weight of the retain term (GradDiff / ReLearn's own, or the added one).
     retain_term:      "nll" or "kl": the retain term added to losses that take none themselves.
     beta, gamma:      NPO / SimNPO temperature and SimNPO's margin.
+    stop_forget_nll:  stop once the old objects' token-mean NLL on the step's forget batch exceeds
+                      this (None = run every step): "forgotten" is reached, and every further step
+                      only adds collateral damage.
     """
 
     layers: tuple[int, ...] = ()
@@ -97,6 +100,7 @@ class UnlearnHparams(Hparams):
     retain_term: str = "nll"
     beta: float = 0.1
     gamma: float = 0.0
+    stop_forget_nll: float | None = None
 
 
 @dataclass
@@ -199,6 +203,19 @@ class FineTuneUnlearner(Method):
 
         return step_loss
 
+    def forgotten(self, model, hp: UnlearnHparams, data: _Data) -> Callable[[int], bool] | None:
+        """The early-stopping test: the step's forget batch is past `stop_forget_nll`."""
+        threshold = hp.stop_forget_nll
+        if threshold is None:
+            return None
+
+        def test(step: int) -> bool:
+            with torch.no_grad():
+                batch = select(data.forget, data.forget_batches[step])
+                return float(losses.nll(sequence_logprobs(model, batch))) > threshold
+
+        return test
+
     # -- the shared apply ------------------------------------------------------------------------
 
     def apply(self, model, tokenizer, request: UpdateRequest) -> UpdateResult:
@@ -228,7 +245,15 @@ class FineTuneUnlearner(Method):
         )
         params = ParamSet(model, names)
         step_loss = self.objective(model, params, hp, data)
-        curve = train(model, params, step_loss, steps=steps, lr=hp.lr, weight_decay=hp.weight_decay)
+        curve = train(
+            model,
+            params,
+            step_loss,
+            steps=steps,
+            lr=hp.lr,
+            weight_decay=hp.weight_decay,
+            should_stop=self.forgotten(model, hp, data),
+        )
         return UpdateResult(
             touched=params.names,
             steps=len(curve),
