@@ -89,7 +89,7 @@ def normalise_answer(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.lower()))
 
 
-def expected_answer(probe: "Probe") -> int:
+def expected_answer(probe: Probe) -> int:
     """Index of the option a probe expects after the update (answer_before when none is given)."""
     return probe.answer_after if probe.answer_after is not None else probe.answer_before
 
@@ -132,7 +132,7 @@ class Scores:
         return json.dumps([asdict(score) for score in self.items.values()])
 
     @classmethod
-    def from_json(cls, text: str) -> "Scores":
+    def from_json(cls, text: str) -> Scores:
         scores = cls()
         for raw in json.loads(text):
             raw["option_scores"] = tuple(raw.get("option_scores") or ())
@@ -154,7 +154,7 @@ class Scorer:
     batch_size: requests per forward pass. Results do not depend on it (beyond float rounding).
     """
 
-    def __init__(self, model: "LoadedModel", batch_size: int = 64) -> None:
+    def __init__(self, model: LoadedModel, batch_size: int = 64) -> None:
         if batch_size < 1:
             raise ScoringError(f"batch_size must be >= 1, got {batch_size}")
         self.model = model
@@ -320,7 +320,7 @@ class Scorer:
     # -- protocols -----------------------------------------------------------------------------
     def score(
         self,
-        probes: Sequence["Probe"],
+        probes: Sequence[Probe],
         protocols: Iterable[str] = PROTOCOLS,
         prefixes: Mapping[str, str] | None = None,
     ) -> Scores:
@@ -367,7 +367,7 @@ def _argmax(values: Sequence[float]) -> int:
     return max(range(len(values)), key=lambda i: (values[i], -i))
 
 
-def _option_score(probe: "Probe", protocol: str, options: Sequence[LoglikelihoodResult]) -> Score:
+def _option_score(probe: Probe, protocol: str, options: Sequence[LoglikelihoodResult]) -> Score:
     sums = tuple(o.logprob for o in options)
     target = expected_answer(probe)
     if protocol == "mcq":
@@ -390,7 +390,7 @@ def _option_score(probe: "Probe", protocol: str, options: Sequence[Loglikelihood
     raise ScoringError(f"protocol {protocol!r} does not score options")  # pragma: no cover
 
 
-def _gen_score(probe: "Probe", text: str) -> Score:
+def _gen_score(probe: Probe, text: str) -> Score:
     generated = normalise_answer(text)
     best: int | None = None
     best_len = -1
@@ -403,7 +403,7 @@ def _gen_score(probe: "Probe", text: str) -> Score:
 
 
 def pre_scores(
-    model: "LoadedModel",
+    model: LoadedModel,
     dataset: Any,
     protocols: Iterable[str] = PROTOCOLS,
     *,

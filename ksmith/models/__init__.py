@@ -5,7 +5,7 @@ Importing this package is cheap (torch and transformers load only when a model d
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ksmith.models.loaded import LoadedModel
 
@@ -16,7 +16,7 @@ __all__ = ["LoadedModel", "load_model"]
 
 
 def load_model(
-    spec: str, *, world: "World | None" = None, device: str | None = None, dtype: str | None = None
+    spec: str, *, world: World | None = None, device: str | None = None, dtype: str | None = None
 ) -> LoadedModel:
     """Load a model by spec: "tiny-kg", "hf:<local path>" or "smollm2-135m" (see `ksmith.models.zoo`)."""
     from ksmith.models.zoo import load_model as _load_model

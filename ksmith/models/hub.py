@@ -12,7 +12,6 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from ksmith.cache import CODE_VERSION, entry, locked, stable_hash
 from ksmith.errors import ModelError

@@ -96,7 +96,7 @@ class Snapshot:
     trainable: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
-    def take(cls, model: Any, names: Iterable[str] | None = None) -> "Snapshot":
+    def take(cls, model: Any, names: Iterable[str] | None = None) -> Snapshot:
         """Snapshot `model`: clone the parameters in `names` (None = all), fingerprint all of them."""
         bare = _bare(model)
         params = dict(bare.named_parameters())

@@ -58,9 +58,10 @@ class TinyConfig:
     weight_decay: float = 0.01
     eval_every: int = 250
     eval_sample: int = 1500
+    tie_embeddings: bool = True
 
     @classmethod
-    def small(cls) -> "TinyConfig":
+    def small(cls) -> TinyConfig:
         """A model that learns a `size="small"` world in seconds: for tests and fixtures."""
         return cls(n_layer=2, n_embd=64, n_head=2, lr=5e-3, batch_size=32, max_steps=3000, eval_every=100)
 
@@ -179,6 +180,7 @@ def _accuracy(model: LoadedModel, pairs: Sequence[tuple[str, str]], batch_size: 
     return sum(r.greedy for r in results) / len(results)
 
 
+#: progress(step, smoothed training loss, held-in accuracy when just measured else None)
 Progress = Callable[[int, float, float | None], None]
 
 
@@ -235,6 +237,7 @@ def _train(world: Any, config: TinyConfig, device: str, progress: Progress | Non
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=eos,
         pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=config.tie_embeddings,
     )
     lm = GPT2LMHeadModel(gpt_config).to(device)
     loaded = LoadedModel(
@@ -276,7 +279,9 @@ def _train(world: Any, config: TinyConfig, device: str, progress: Progress | Non
         optimizer.step()
         schedule.step()
         step += 1
-        loss_value = float(loss.detach())
+        # Batches group lines of similar length (and so of similar kind): show a smoothed loss.
+        current = float(loss.detach())
+        loss_value = current if math.isnan(loss_value) else 0.95 * loss_value + 0.05 * current
         shown: float | None = None
         if step % config.eval_every == 0 or step == config.max_steps:
             picks = torch.randperm(len(held_in), generator=sample_gen)[: config.eval_sample].tolist()
