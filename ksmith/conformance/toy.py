@@ -122,7 +122,7 @@ def changed(before: dict[str, torch.Tensor], model: Any) -> set[str]:
 ModelFactory = Callable[[], Any]
 
 
-def train(model: Any, steps: int = 150, lr: float = 1e-2, seed: int = 0) -> Any:
+def train(model: Any, steps: int = 300, lr: float = 1e-2, seed: int = 0) -> Any:
     """Fit `model` to the toy corpus (full batch, Adam) so it knows most toy facts; returns it in eval mode.
 
     A few seconds on one core: enough that an edit has an old fact to overwrite.

@@ -5,7 +5,7 @@ preservation exact instead: every update is multiplied by `P`, the projector ont
 the preserved keys `K₀` (almost) never take, so `ΔW k₀ ≈ 0` for them and the edit-only objective
 needs no trade-off weight:
 
-    ΔWᵀ = (P Kᵀ K + l2 · I)⁻¹ P Kᵀ R
+    ΔWᵀ = (P Kᵀ K + l2 · tr(C) · I)⁻¹ P Kᵀ R
 
 `P` comes from the eigenvectors of `M = C + C_retain` whose eigenvalues are below
 `null_threshold · λ_max(M)`: `C` is the corpus key second moment shared with ROME/MEMIT, and
@@ -35,11 +35,13 @@ from ksmith.models.arch import Architecture
 class AlphaEditHparams(MEMITHparams):
     """null_threshold: eigenvalues of M below this fraction of the largest span the null space.
 
-    l2: ridge on the projected normal equations (AlphaEdit's `L2`).
+    l2: ridge on the projected normal equations (AlphaEdit's `L2`), in units of the mean squared
+    key norm tr(C): one edit whose key keeps a fraction f of its energy in the null space is
+    written to the fraction f / (f + l2), whatever the model's width.
     """
 
     null_threshold: float = 1e-2
-    l2: float = 1.0
+    l2: float = 0.01
 
 
 def null_space_projector(moment: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -81,5 +83,5 @@ class AlphaEdit(MEMIT):
               state: torch.Tensor) -> torch.Tensor:
         projector = state
         eye = torch.eye(projector.shape[0], dtype=projector.dtype)
-        a = projector @ (keys.t() @ keys) + hp.l2 * eye
+        a = projector @ (keys.t() @ keys) + hp.l2 * float(moment.trace()) * eye
         return torch.linalg.solve(a, projector @ keys.t() @ resid)

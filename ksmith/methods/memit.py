@@ -7,7 +7,7 @@
    least-squares update that keeps the keys of ordinary text (second moment `C_l`, weighted by
    `mom2_weight` = how many "ordinary keys" the prior counts for):
 
-       ΔW = Rᵀ K (mom2_weight · C_l + Kᵀ K)⁻¹
+       ΔW = Rᵀ K (λ C_l + Kᵀ K)⁻¹,   λ = mom2_weight · d_in
 
    then applied, so the next layer sees it.
 
@@ -44,12 +44,16 @@ from ksmith.models.arch import Architecture, describe
 class MEMITHparams(LocateHparams):
     """layers: blocks whose MLP output projections are edited (None: the architecture default).
 
-    mom2_weight: weight of the corpus key statistics against the edit keys (MEMIT's
-    `mom2_update_weight`); larger keeps ordinary text safer and writes the edits more weakly.
+    mom2_weight: weight of the corpus key statistics against the edit keys, per key dimension:
+    λ = mom2_weight · d_in in ΔW = Rᵀ K (λ C + Kᵀ K)⁻¹. MEMIT's `mom2_update_weight` is λ itself
+    (15000 for GPT-J, d_in = 16384; 20000 for GPT-2 XL, d_in = 6400); dividing by d_in makes one
+    default fit every width, because a typical key has kᵀ C⁻¹ k ≈ d_in, so a single edit is written
+    to the fraction s / (1 + s) with s ≈ 1 / mom2_weight. Larger keeps ordinary text safer and
+    writes the edits more weakly.
     """
 
     layers: tuple[int, ...] | None = None
-    mom2_weight: float = 1000.0
+    mom2_weight: float = 1.0
 
 
 def default_layers(arch: Architecture) -> tuple[int, ...]:
@@ -80,7 +84,7 @@ class MEMIT(Method):
     def solve(self, hp: Any, moment: torch.Tensor, keys: torch.Tensor, resid: torch.Tensor,
               state: Any) -> torch.Tensor:
         """ΔWᵀ ([d_in, d_out]) for keys [n, d_in] and wanted output shifts resid [n, d_out]."""
-        a = hp.mom2_weight * moment + keys.t() @ keys
+        a = hp.mom2_weight * moment.shape[0] * moment + keys.t() @ keys
         return torch.linalg.solve(a, keys.t() @ resid)
 
     def apply(self, model: Any, tokenizer: Any, request: UpdateRequest) -> UpdateResult:
