@@ -156,3 +156,12 @@ def test_registered_names_and_families() -> None:
                 ReLearn: "relearn", RMU: "rmu"}
     for cls, name in expected.items():
         assert cls.name == name and cls.families == frozenset({"unlearn"})
+
+
+def test_stop_forget_nll_ends_training_once_forgotten(tok, taught) -> None:
+    full = GradAscent(lr=2e-2, steps=30).apply(copy.deepcopy(taught["gpt2"]), tok, ftkit.request("unlearn"))
+    model = copy.deepcopy(taught["gpt2"])
+    early = GradAscent(lr=2e-2, steps=30, stop_forget_nll=3.0).apply(model, tok, ftkit.request("unlearn"))
+    assert 0 < early.steps < full.steps
+    assert -early.loss_curve[-1] <= 3.0 < -full.loss_curve[-1]  # stopped at the first step past it
+    assert -ftkit.logprob(model, tok, PROMPT, "Paris") > 3.0 - 1.0
