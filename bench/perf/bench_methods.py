@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
+import json
 import math
 import os
 import sys
@@ -170,12 +172,26 @@ def timing(loaded: Any, world: Any, methods: dict, scales: list[int], sets: dict
     print(tabulate(rows, headers=["method", "task", *[f"k={k}" for k in scales], "cov_s (once)"]))
 
 
+def load(spec: str, world: Any, tiny_fields: dict[str, Any]) -> Any:
+    """tiny-kg / tiny-kg-small on `world` (with optional TinyConfig fields), else `load_model(spec)`."""
+    from ksmith.models import load_model
+    from ksmith.models.tiny import TinyConfig, pretrain
+
+    if spec in ("tiny-kg", "tiny-kg-small"):
+        base = TinyConfig.small() if spec == "tiny-kg-small" else TinyConfig()
+        return pretrain(world, dataclasses.replace(base, **tiny_fields))
+    return load_model(spec, world=world)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default="all", help="comma-separated method names, or all")
     parser.add_argument("--levels", default="root,intermediate,leaf")
     parser.add_argument("--world-size", default="default")
-    parser.add_argument("--model", default="tiny-kg", help="model spec (tiny-kg, or hf:<path> for timing)")
+    parser.add_argument("--model", default="tiny-kg",
+                        help="tiny-kg, tiny-kg-small (TinyConfig.small()), or hf:<path> (timing only)")
+    parser.add_argument("--tiny-config", default="{}", metavar="JSON",
+                        help='TinyConfig fields for tiny-kg / tiny-kg-small, e.g. \'{"n_layer": 4}\'')
     parser.add_argument("--min-interventions", type=int, default=10,
                         help="repeat small scales over seeds until this many facts are updated")
     parser.add_argument("--timing-scales", default="1,10,100,1000")
@@ -188,7 +204,6 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     from ksmith.methods import available_methods, method_info
-    from ksmith.models import load_model
     from ksmith.world import build_world
 
     names = list(available_methods()) if args.methods == "all" else args.methods.split(",")
@@ -196,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     sets = parse_sets(args.set)
     world = build_world(size=args.world_size)
     start = time.perf_counter()
-    loaded = load_model(args.model, world=world)
+    loaded = load(args.model, world, json.loads(args.tiny_config))
     print(f"model {args.model}: {sum(p.numel() for p in loaded.lm.parameters())} parameters, "
           f"{loaded.arch.num_layers} blocks, loaded in {time.perf_counter() - start:.1f}s", file=sys.stderr)
     if not args.no_quality:

@@ -46,12 +46,16 @@ def neutral_object() -> str:
 
 @dataclass(frozen=True)
 class EditTarget:
-    """One fact to write: the prompts to edit on, the subject inside them and the target object."""
+    """One fact to write: the prompts to edit on, the subject inside them and the target object.
+
+    avoid: for unlearning, the old object, which must lose its preference (see `ValueSettings`).
+    """
 
     id: str
     subject: str
     prompts: tuple[str, ...]
     target: str
+    avoid: str | None = None
 
 
 def edit_targets(request: UpdateRequest) -> list[EditTarget]:
@@ -65,10 +69,9 @@ def edit_targets(request: UpdateRequest) -> list[EditTarget]:
         if request.task == "edit":
             if not iv.new_object:
                 raise MethodError(f"edit intervention {iv.id!r} has no new object")
-            target = iv.new_object
+            targets.append(EditTarget(iv.id, iv.subject, tuple(iv.prompts), iv.new_object))
         else:
-            target = neutral_object()
-        targets.append(EditTarget(iv.id, iv.subject, tuple(iv.prompts), target))
+            targets.append(EditTarget(iv.id, iv.subject, tuple(iv.prompts), neutral_object(), iv.old_object))
     return targets
 
 
@@ -109,6 +112,7 @@ class PromptBatch:
     owner[r]:    which edit row r belongs to (keys and deltas are per edit, prompts per row).
     key_pos[r]:  where the key is read and the value written.
     target_mask: True on the positions whose *next* token is a target token (loss positions).
+    avoid[r]:    first token of the object row r must stop preferring (-1: none), read at last_pos.
     """
 
     input_ids: torch.Tensor
@@ -118,6 +122,7 @@ class PromptBatch:
     last_pos: torch.Tensor
     target_mask: torch.Tensor
     target_next: torch.Tensor
+    avoid: torch.Tensor
 
     def __len__(self) -> int:
         return int(self.input_ids.shape[0])
@@ -128,8 +133,12 @@ def prompt_batch(
     rows: Sequence[tuple[int, str, str, str | None]],
     key_position: str,
     device: torch.device | str = "cpu",
+    avoid: Sequence[str | None] | None = None,
 ) -> PromptBatch:
-    """Tokenise `(owner, prompt, subject, target or None)` rows into one right-padded batch."""
+    """Tokenise `(owner, prompt, subject, target or None)` rows into one right-padded batch.
+
+    avoid: per row, an object whose first token the row must stop preferring (or None).
+    """
     if key_position not in KEY_POSITIONS:
         raise MethodError(f"unknown key_position {key_position!r}; use one of {KEY_POSITIONS}")
     seqs, owners, keys, lasts, tmasks, tnexts = [], [], [], [], [], []
@@ -172,13 +181,18 @@ def prompt_batch(
         last_pos=torch.tensor(lasts, dtype=torch.long, device=device),
         target_mask=target_mask.to(device),
         target_next=target_next.to(device),
+        avoid=torch.tensor(
+            [target_ids(tokenizer, a)[0] if a else -1 for a in (avoid or [None] * n)],
+            dtype=torch.long, device=device,
+        ),
     )
 
 
 def rewrite_batch(tokenizer, targets: Sequence[EditTarget], key_position: str, device) -> PromptBatch:
     """Every prompt of every target, followed by its target object (the edit loss batch)."""
     rows = [(i, p, t.subject, t.target) for i, t in enumerate(targets) for p in t.prompts]
-    return prompt_batch(tokenizer, rows, key_position, device)
+    avoid = [t.avoid for t in targets for _ in t.prompts]
+    return prompt_batch(tokenizer, rows, key_position, device, avoid)
 
 
 def key_batch(tokenizer, targets: Sequence[EditTarget], key_position: str, device) -> PromptBatch:
@@ -273,6 +287,7 @@ class ValueSettings:
     stop_loss: float = 0.05
     kl_template: str = "{s} is"
     chunk: int = 64
+    forget_weight: float = 1.0
 
 
 @dataclass
@@ -295,8 +310,8 @@ def optimise_values(
 
     Loss = mean target-token NLL + kl_weight * KL(original || edited) of the next-token
     distribution after the bare subject (`settings.kl_template`) + weight_decay * ||delta||^2 /
-    ||v||^2, with ||delta|| clamped to clamp_norm * ||v|| (v: the module's own output there).
-    Targets are optimised in chunks; each target has its own delta and its own rows, so the result
+    ||v||^2 (+ forget_weight * the forget hinge when unlearning), with ||delta|| clamped to
+    clamp_norm * ||v|| (v: the module's own output there). Targets are optimised in chunks; each target has its own delta and its own rows, so the result
     does not depend on the chunking except through early stopping, which is per chunk.
     Gradients flow only into the deltas (`backward(inputs=...)`), never into the weights. The
     start (delta = 0) and the optimiser are deterministic: no seed is needed.
@@ -320,17 +335,19 @@ def optimise_values(
             tok_lp = logp.gather(-1, rw.target_next.unsqueeze(-1)).squeeze(-1)
             per_row = (tok_lp * rw.target_mask).sum(1) / rw.target_mask.sum(1).clamp(min=1)
             nll = -per_row.mean()
+            forget = _forget_term(logits, rw)
             with Trace(model, module, edit_output=_adder(delta, kl)):
                 kl_logits = _forward(model, kl).float()
             new_logp = torch.log_softmax(_gather(kl_logits, kl.last_pos), dim=-1)
             kl_term = torch.nn.functional.kl_div(new_logp, base_logp, log_target=True, reduction="batchmean")
             decay = ((delta.norm(dim=1) / v_norm) ** 2).mean()
             loss = nll + settings.kl_weight * kl_term + settings.weight_decay * decay
+            loss = loss + settings.forget_weight * forget
             curve.append(float(nll.detach()))
             total_steps += 1
             if not math.isfinite(float(loss.detach())):
                 raise MethodError("value optimisation diverged (non-finite loss); lower the lr")
-            if float(nll.detach()) < settings.stop_loss:
+            if float(nll.detach()) < settings.stop_loss and float(forget.detach()) == 0.0:
                 break
             loss.backward(inputs=[delta])
             opt.step()
@@ -340,6 +357,22 @@ def optimise_values(
                 delta.mul_(scale[:, None])
         all_deltas.append(delta.detach())
     return ValueResult(torch.cat(all_deltas), total_steps, curve)
+
+
+def _forget_term(logits: torch.Tensor, batch: PromptBatch) -> torch.Tensor:
+    """Mean over rows with an object to avoid of relu(z_old - median(z)) at the answer position.
+
+    Unlearning asks for *no preference* for the old object, and probes score it against other
+    objects of its type: raising the neutral answer alone leaves the old object first among
+    those. Pushing its logit below the median logit of the vocabulary puts it below the objects
+    the context makes plausible, and the hinge stops pushing once it is there.
+    """
+    rows = (batch.avoid >= 0).nonzero().squeeze(-1)
+    if rows.numel() == 0:
+        return logits.new_zeros(())
+    z = logits[rows, batch.last_pos[rows]]
+    old = z.gather(-1, batch.avoid[rows].unsqueeze(-1)).squeeze(-1)
+    return torch.relu(old - z.median(dim=-1).values).mean()
 
 
 def _module_width(model: nn.Module, module: str, batch: PromptBatch) -> int:
@@ -392,6 +425,8 @@ class LocateHparams(Hparams):
 
     covariance_corpus: text file (one text per line) for the key statistics; None samples text
     from the model itself (see `ksmith.methods.covariance`).
+    forget_weight: unlearning only: weight of the hinge pushing the old object's logit below the
+    median logit (see `_forget_term`), beside the neutral target.
     """
 
     key_position: str = "subject_last"
@@ -406,12 +441,13 @@ class LocateHparams(Hparams):
     covariance_samples: int = 256
     covariance_sample_length: int = 32
     chunk: int = 64
+    forget_weight: float = 1.0
 
     def value_settings(self) -> ValueSettings:
         return ValueSettings(
             steps=self.v_steps, lr=self.v_lr, kl_weight=self.kl_weight,
             weight_decay=self.weight_decay, clamp_norm=self.clamp_norm, stop_loss=self.stop_loss,
-            kl_template=self.kl_template, chunk=self.chunk,
+            kl_template=self.kl_template, chunk=self.chunk, forget_weight=self.forget_weight,
         )
 
 
