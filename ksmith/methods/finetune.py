@@ -32,6 +32,7 @@ from ksmith.methods.training import (
     edit_pairs,
     first_target_logprobs,
     minibatches,
+    per_epoch,
     retain_pairs,
     sequence_logprobs,
     steps_for,
@@ -79,8 +80,9 @@ class FTHparams(Hparams):
     layers:        blocks whose MLP projection is tuned (default: the lower-middle block).
     modules:       which projections in those blocks ("mlp_out", "mlp_in").
     steps/epochs:  at least `steps` Adam steps and at least `epochs` passes over the pairs.
-    stop_loss:     stop once the step loss falls below this (0 = never): edits that already hold
-                   stop early, which keeps large-k runs affordable.
+    stop_loss:     stop once a whole epoch's step losses are below this (0 = never): edits that
+                   already hold stop early, which limits collateral change and keeps large-k runs
+                   affordable.
     norm_bound:    L-inf radius around the original weights (FT-L); None = unbounded (FT-M).
     retain_weight: weight of an NLL term on the request's retain items (0 = none, as published).
     """
@@ -89,9 +91,9 @@ class FTHparams(Hparams):
     modules: tuple[str, ...] = ("mlp_out",)
     lr: float = 5e-3
     steps: int = 30
-    epochs: float = 0.0
+    epochs: float = 3.0
     batch_size: int = 64
-    stop_loss: float = 0.0
+    stop_loss: float = 0.5
     norm_bound: float | None = None
     weight_decay: float = 0.0
     retain_weight: float = 0.0
@@ -147,6 +149,7 @@ class FineTuneEditor(Method):
             weight_decay=hp.weight_decay,
             after_step=(lambda: params.project_linf(bound)) if bound is not None else None,
             stop_loss=hp.stop_loss,
+            stop_window=per_epoch(len(pairs), hp.batch_size),
         )
         return UpdateResult(
             touched=params.names,

@@ -25,6 +25,7 @@ from ksmith.methods.training import (
     ParamSet,
     edit_pairs,
     minibatches,
+    per_epoch,
     sequence_logprobs,
     steps_for,
     tokenize_pairs,
@@ -44,9 +45,9 @@ class LoRAHparams(Hparams):
     alpha: float = 16.0
     lr: float = 1e-2
     steps: int = 40
-    epochs: float = 0.0
+    epochs: float = 3.0
     batch_size: int = 64
-    stop_loss: float = 0.0
+    stop_loss: float = 0.5
     weight_decay: float = 0.0
 
 
@@ -104,6 +105,7 @@ class LoRA(Method):
                 lr=hp.lr,
                 weight_decay=hp.weight_decay,
                 stop_loss=hp.stop_loss,
+                stop_window=per_epoch(len(pairs), hp.batch_size),
             )
         except BaseException:
             peft_model.unload()  # leave no adapter modules behind, and merge nothing half-trained

@@ -197,10 +197,14 @@ def minibatches(n: int, batch_size: int, steps: int, generator: torch.Generator)
             done += 1
 
 
+def per_epoch(n: int, batch_size: int) -> int:
+    """Minibatches in one pass over n items."""
+    return math.ceil(n / max(1, min(batch_size, n))) if n else 0
+
+
 def steps_for(n: int, batch_size: int, steps: int, epochs: float) -> int:
     """At least `steps` steps and at least `epochs` passes over n items."""
-    per_epoch = math.ceil(n / max(1, min(batch_size, n))) if n else 0
-    return max(steps, math.ceil(epochs * per_epoch))
+    return max(steps, math.ceil(epochs * per_epoch(n, batch_size)))
 
 
 def train(
@@ -213,6 +217,7 @@ def train(
     grad_clip: float | None = 1.0,
     after_step: Callable[[], None] | None = None,
     stop_loss: float | None = None,
+    stop_window: int = 1,
     should_stop: Callable[[int], bool] | None = None,
 ) -> list[float]:
     """Minimise `step_loss(step)` over `params` with Adam for `steps` steps; return the loss curve.
@@ -222,7 +227,8 @@ def train(
     `step_loss` builds the whole objective of one step (forget term, retain term, ...), so methods
     differ only in that closure. `after_step` runs after each update (e.g. a projection). A
     non-finite loss stops the loop early rather than writing NaNs into the weights; a loss below
-    `stop_loss` stops it because the objective already holds (no update is made on that step);
+    the last `stop_window` step losses (one epoch of minibatches) all below `stop_loss` stop it
+    because the objective already holds everywhere (no update is made on that step);
     `should_stop(step)`, asked before each step, stops it on any other criterion (e.g. "forgotten").
     """
     was_training = model.training
@@ -242,7 +248,8 @@ def train(
                 if not math.isfinite(value):
                     break
                 curve.append(value)
-                if stop_loss is not None and value < stop_loss:
+                window = curve[-max(1, stop_window) :]
+                if stop_loss is not None and len(window) >= stop_window and max(window) < stop_loss:
                     break
                 grads = torch.autograd.grad(loss, params.params, allow_unused=True)
                 for p, g in zip(params.params, grads):
