@@ -138,3 +138,28 @@ def test_training_leaves_no_grads_and_keeps_eval_mode(tok) -> None:
     FTM(steps=2).apply(model, tok, ftkit.request("edit"))
     assert model.training
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_minibatches_are_seeded_epochs_that_cover_every_item() -> None:
+    from ksmith.methods.training import minibatches, steps_for
+
+    batches = list(minibatches(10, 4, 6, torch.Generator().manual_seed(0)))
+    assert [len(b) for b in batches] == [4, 4, 2, 4, 4, 2]
+    assert sorted(sum(batches[:3], [])) == list(range(10)) == sorted(sum(batches[3:], []))
+    assert batches == list(minibatches(10, 4, 6, torch.Generator().manual_seed(0)))
+    assert steps_for(10, 4, steps=2, epochs=3) == 9 and steps_for(10, 64, steps=30, epochs=3) == 30
+
+
+def test_train_stops_only_when_a_whole_window_is_below_stop_loss() -> None:
+    from ksmith.methods.training import ParamSet, train
+
+    model = ftkit.gpt2()
+    params = ParamSet(model, [describe(model).mlp_out_weight(0)])
+    scripted = [2.0, 0.1, 0.2, 3.0, 0.1, 0.1, 0.1, 5.0]
+    w = params.params[0]
+
+    def loss(step: int) -> torch.Tensor:
+        return (w * 0).sum() + scripted[step]
+
+    curve = train(model, params, loss, steps=len(scripted), lr=1e-3, stop_loss=0.5, stop_window=3)
+    assert curve == pytest.approx(scripted[:7])
