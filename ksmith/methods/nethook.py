@@ -108,7 +108,9 @@ class Trace(contextlib.AbstractContextManager["Trace"]):
         `.output` (the last call's values; `None` until the module runs).
     edit_input:  function replacing the module's main input tensor before it runs.
     edit_output: function replacing the module's output after it runs (the value the rest of the
-        network sees).
+        network sees). With `pass_input=True` it is called as `edit_output(output, input)` with the
+        module's main input tensor: how a weight update is simulated without touching the weight
+        (a linear layer's output plus `input @ ΔWᵀ`).
     detach / clone: how the retained values are stored (clone when a later in-place op would
         overwrite them; detach when no gradient should flow through them).
     stop: end the forward pass right after this module (raise `StopForward`, swallowed on exit),
@@ -123,10 +125,11 @@ class Trace(contextlib.AbstractContextManager["Trace"]):
         retain_input: bool = False,
         retain_output: bool = True,
         edit_input: EditFn | None = None,
-        edit_output: EditFn | None = None,
+        edit_output: EditFn | Callable[[Any, Any], Any] | None = None,
         detach: bool = False,
         clone: bool = False,
         stop: bool = False,
+        pass_input: bool = False,
     ) -> None:
         self.name = name
         self.module = get_module(model, name)
@@ -140,6 +143,7 @@ class Trace(contextlib.AbstractContextManager["Trace"]):
         self._detach = detach
         self._clone = clone
         self._stop = stop
+        self._pass_input = pass_input
 
     def _pre_hook(
         self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -153,9 +157,12 @@ class Trace(contextlib.AbstractContextManager["Trace"]):
             self.input = _keep(_first_tensor(args, kwargs), self._detach, self._clone)
         return changed
 
-    def _hook(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> Any:
+    def _hook(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Any:
         if self._edit_output is not None:
-            output = self._edit_output(output)
+            if self._pass_input:
+                output = self._edit_output(output, _first_tensor(args, kwargs))
+            else:
+                output = self._edit_output(output)
         if self._retain_output:
             self.output = _keep(output, self._detach, self._clone)
         if self._stop:
@@ -167,7 +174,7 @@ class Trace(contextlib.AbstractContextManager["Trace"]):
             self._handles.append(
                 self.module.register_forward_pre_hook(self._pre_hook, with_kwargs=True)
             )
-        self._handles.append(self.module.register_forward_hook(self._hook))
+        self._handles.append(self.module.register_forward_hook(self._hook, with_kwargs=True))
         return self
 
     def close(self) -> None:

@@ -103,3 +103,17 @@ def test_gradients_flow_through_an_edit(model: GPT2LMHeadModel) -> None:
         loss = model(_ids()).logits.sum()
     loss.backward()
     assert delta.grad is not None and torch.isfinite(delta.grad).all()
+
+
+def test_edit_output_with_input_simulates_a_weight_update(model: GPT2LMHeadModel) -> None:
+    """output + input @ ΔW (Conv1D layout) through the hook equals really adding ΔW to the weight."""
+    name = "transformer.h.0.mlp.c_proj"
+    proj = get_module(model, name)
+    update = 0.05 * torch.randn(proj.weight.shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        with Trace(model, name, edit_output=lambda out, x: out + x @ update, pass_input=True):
+            simulated = model(_ids()).logits
+        proj.weight.add_(update)
+        real = model(_ids()).logits
+        proj.weight.sub_(update)
+    torch.testing.assert_close(simulated, real, rtol=1e-4, atol=1e-5)
