@@ -165,7 +165,11 @@ class FTL(FineTuneEditor):
     """FT-L: first-target-token loss, one MLP output projection, L-inf bounded around the original."""
 
     def default_hparams(self, arch: Architecture) -> FTHparams:
-        return FTHparams(layers=(middle_layer(arch),), objective="prompt_last", norm_bound=5e-3, lr=5e-3)
+        # The published bound (5e-4 on GPT-2 XL) lets a small model's edit barely move; 0.05 is the
+        # tightest that reached the new object on tiny-kg (0.01 and 0.02 did not; see the bench).
+        return FTHparams(
+            layers=(middle_layer(arch),), objective="prompt_last", norm_bound=0.05, lr=1e-2, steps=50
+        )
 
 
 @register_method("ft-m", family="edit")

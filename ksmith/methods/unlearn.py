@@ -93,7 +93,7 @@ class UnlearnHparams(Hparams):
     modules: tuple[str, ...] = ("mlp_in", "mlp_out")
     lr: float = 1e-3
     steps: int = 30
-    epochs: float = 0.0
+    epochs: float = 3.0
     batch_size: int = 64
     weight_decay: float = 0.0
     retain_weight: float = 0.0
@@ -269,6 +269,9 @@ class GradAscent(FineTuneUnlearner):
 
     loss = staticmethod(losses.ga)
 
+    def default_hparams(self, arch: Architecture) -> UnlearnHparams:
+        return UnlearnHparams(layers=tuple(range(arch.num_layers)), lr=2e-3, steps=30)
+
 
 @register_method("grad-diff", family="unlearn")
 class GradDiff(FineTuneUnlearner):
@@ -277,7 +280,7 @@ class GradDiff(FineTuneUnlearner):
     loss = staticmethod(losses.graddiff)
 
     def default_hparams(self, arch: Architecture) -> UnlearnHparams:
-        return UnlearnHparams(layers=tuple(range(arch.num_layers)), retain_weight=1.0)
+        return UnlearnHparams(layers=tuple(range(arch.num_layers)), retain_weight=2.0, lr=3e-3, steps=40)
 
 
 @register_method("npo", family="unlearn")
@@ -285,6 +288,9 @@ class NPO(FineTuneUnlearner):
     """Negative preference optimisation, β = 0.1, reference = the model before the update."""
 
     loss = staticmethod(losses.npo)
+
+    def default_hparams(self, arch: Architecture) -> UnlearnHparams:
+        return UnlearnHparams(layers=tuple(range(arch.num_layers)), beta=0.1, lr=3e-3, steps=40)
 
 
 @register_method("simnpo", family="unlearn")
@@ -294,7 +300,9 @@ class SimNPO(FineTuneUnlearner):
     loss = staticmethod(losses.simnpo)
 
     def default_hparams(self, arch: Architecture) -> UnlearnHparams:
-        return UnlearnHparams(layers=tuple(range(arch.num_layers)), beta=2.5, retain_weight=1.0)
+        return UnlearnHparams(
+            layers=tuple(range(arch.num_layers)), beta=1.0, retain_weight=1.0, lr=1e-2, steps=60
+        )
 
 
 @register_method("relearn", family="unlearn")
@@ -304,7 +312,7 @@ class ReLearn(FineTuneUnlearner):
     loss = staticmethod(losses.relearn)
 
     def default_hparams(self, arch: Architecture) -> UnlearnHparams:
-        return UnlearnHparams(layers=tuple(range(arch.num_layers)), retain_weight=1.0)
+        return UnlearnHparams(layers=tuple(range(arch.num_layers)), retain_weight=1.0, lr=1e-2, steps=60)
 
 
 @dataclass(frozen=True)
@@ -335,7 +343,9 @@ class RMU(FineTuneUnlearner):
             layers=tuple(range(max(0, layer - 2), layer + 1)),
             modules=("mlp_out",),
             retain_weight=1.0,
-            lr=1e-3,
+            steering_coeff=2.0,
+            lr=3e-2,
+            steps=60,
         )
 
     def _layer(self, arch: Architecture, hp: RMUHparams) -> int:

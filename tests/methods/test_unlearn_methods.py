@@ -102,7 +102,7 @@ def test_each_loss_gets_exactly_the_inputs_it_names(tok) -> None:
     class Probe(FineTuneUnlearner):
         loss = staticmethod(probe_loss)
 
-    Probe(steps=2, beta=0.3).apply(ftkit.gpt2(), tok, ftkit.request("unlearn"))
+    Probe(steps=2, epochs=0, beta=0.3).apply(ftkit.gpt2(), tok, ftkit.request("unlearn"))
     assert len(seen) == 2
 
 
@@ -139,7 +139,7 @@ def test_rmu_steers_its_layer_on_forget_text(arch, tok) -> None:
         return float(main_output(tr.output).norm(dim=-1).mean())
 
     before = norm()
-    result = RMU(lr=2e-2, steps=10).apply(model, tok, ftkit.request("unlearn"))
+    result = RMU(lr=2e-2, steps=10, steering_coeff=4.0).apply(model, tok, ftkit.request("unlearn"))
     assert result.loss_curve[-1] < result.loss_curve[0]
     assert norm() > before * 1.5  # pulled toward a control vector 4x the mean norm
     arch_ = describe(model)
