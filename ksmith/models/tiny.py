@@ -46,24 +46,28 @@ class TinyConfig:
     (checked every `eval_every` steps) or after `max_steps`."""
 
     n_layer: int = 6
-    n_embd: int = 192
-    n_head: int = 6
+    n_embd: int = 128
+    n_head: int = 4
     n_positions: int = 128
     lr: float = 2e-3
     batch_size: int = 64
     target_accuracy: float = 0.95
-    max_steps: int = 8000
+    max_steps: int = 12000
     seed: int = 0
     warmup_steps: int = 100
     weight_decay: float = 0.01
     eval_every: int = 250
     eval_sample: int = 1500
-    tie_embeddings: bool = True
+    #: Untied input/output embeddings: measured on the default world, the tied 4x128 model was at
+    #: held-in accuracy 0.11 after 1,000 steps where the untied one was at 0.14 (0.49 at 1,500).
+    tie_embeddings: bool = False
 
     @classmethod
     def small(cls) -> TinyConfig:
         """A model that learns a `size="small"` world in seconds: for tests and fixtures."""
-        return cls(n_layer=2, n_embd=64, n_head=2, lr=5e-3, batch_size=32, max_steps=3000, eval_every=100)
+        return cls(
+            n_layer=2, n_embd=64, n_head=2, lr=5e-3, batch_size=32, max_steps=3000, eval_every=100, tie_embeddings=True
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
