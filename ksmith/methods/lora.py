@@ -19,7 +19,7 @@ import torch
 
 from ksmith.methods import losses
 from ksmith.methods.base import Hparams, Method, UpdateRequest, UpdateResult
-from ksmith.methods.finetune import middle_layer, select
+from ksmith.methods.finetune import select
 from ksmith.methods.registry import register_method
 from ksmith.methods.training import (
     ParamSet,
@@ -72,7 +72,7 @@ class LoRA(Method):
         start = time.perf_counter()
         arch = describe(model)
         hp: LoRAHparams = self.hparams_for(arch)  # type: ignore[assignment]
-        modules = _module_names(arch, hp.layers or (middle_layer(arch),), hp.modules)
+        modules = _module_names(arch, hp.layers or tuple(range(arch.num_layers)), hp.modules)
         touched = tuple(f"{m}.weight" for m in modules)
         pairs = edit_pairs(request)
         if not pairs:

@@ -151,9 +151,12 @@ class FineTuneUnlearner(Method):
         loss_fn = type(self).loss
         device = data.forget.input_ids.device
         reference = None
-        if "reference" in wanted:  # the original model on every forget pair, once
+        if "reference" in wanted:  # the original model on every forget pair, once, in chunks
+            rows = list(range(len(data.forget)))
+            chunks = [rows[i : i + hp.batch_size] for i in range(0, len(rows), hp.batch_size)]
             with torch.no_grad():
-                reference = sequence_logprobs(model, data.forget)
+                parts = [sequence_logprobs(model, select(data.forget, chunk)) for chunk in chunks]
+            reference = SeqLogProbs(torch.cat([p.logp for p in parts]), torch.cat([p.n for p in parts]))
         add_retain = hp.retain_weight > 0 and not ({"retain", "retain_kl"} & wanted)
 
         needs_kl = "retain_kl" in wanted or (add_retain and hp.retain_term == "kl")
@@ -321,7 +324,7 @@ class RMUHparams(UnlearnHparams):
     output projections of that block and the two below it (as in the WMDP recipe).
 
     steering_coeff: the control vector's norm as a multiple of the mean norm of the layer's
-    activations on the forget text (relative, so one default fits models of any width).
+    activations on (the first batch of) the forget text, so one default fits models of any width.
     """
 
     layer: int = -1
@@ -376,7 +379,7 @@ class RMU(FineTuneUnlearner):
 
         generator = torch.Generator().manual_seed(data.seed)
         with torch.no_grad():
-            base = activations(data.forget)
+            base = activations(select(data.forget, list(range(min(len(data.forget), hp.batch_size)))))
             direction = torch.rand(base.shape[-1], generator=generator).to(base.device)
             control = direction / direction.norm() * hp.steering_coeff * base.norm(dim=-1).mean()
 
