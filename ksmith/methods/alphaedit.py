@@ -69,7 +69,7 @@ class AlphaEdit(MEMIT):
 
     def default_hparams(self, arch: Architecture) -> AlphaEditHparams:
         base = super().default_hparams(arch)
-        return AlphaEditHparams(layers=base.layers)
+        return AlphaEditHparams(key_position=base.key_position, layers=base.layers)
 
     def prepare(self, model: Any, tokenizer: Any, arch: Architecture, hp: Any,
                 request: UpdateRequest, layer: int, moment: torch.Tensor) -> torch.Tensor:

@@ -31,6 +31,7 @@ from ksmith.methods.locate import (
     LocateHparams,
     add_to_weight,
     check_layers,
+    default_key_position,
     edit_targets,
     key_stats,
     optimise_values,
@@ -49,16 +50,25 @@ class MEMITHparams(LocateHparams):
     (15000 for GPT-J, d_in = 16384; 20000 for GPT-2 XL, d_in = 6400); dividing by d_in makes one
     default fit every width, because a typical key has kᵀ C⁻¹ k ≈ d_in, so a single edit is written
     to the fraction s / (1 + s) with s ≈ 1 / mom2_weight. Larger keeps ordinary text safer and
-    writes the edits more weakly.
+    writes the edits more weakly. 0.1: on a 4-block tiny-kg at k=1, 1.0 wrote only part of the
+    value (direct 0.42 on a 2-block model) and 0.1 all of it (1.00).
     """
 
     layers: tuple[int, ...] | None = None
-    mom2_weight: float = 1.0
+    mom2_weight: float = 0.1
 
 
-def default_layers(arch: Architecture) -> tuple[int, ...]:
-    """The early-middle blocks, as MEMIT (layers 3-8 of 28 in GPT-J; 13-17 of 48 in GPT-2 XL)."""
+def default_layers(arch: Architecture, key_position: str | None = None) -> tuple[int, ...]:
+    """The blocks MEMIT edits by default.
+
+    Key at the subject: the early-middle blocks, as MEMIT (3-8 of 28 in GPT-J; 13-17 of 48 in GPT-2
+    XL). Key at the prompt's last token (shallow models): the lowest quarter, at least block 0.
+    Measured on a 4-block tiny-kg at k=100: blocks (0,) direct 0.91 / paraphrase 0.79, blocks (0, 1)
+    0.84 / 0.67 (with a smaller contextual drop, 0.21 vs 0.38).
+    """
     n = arch.num_layers
+    if (key_position or default_key_position(arch)) == "prompt_last":
+        return tuple(range(max(1, n // 4)))
     top = max(0, (n - 1) // 3)
     width = max(1, n // 8)
     return tuple(range(max(0, top - width + 1), top + 1))
@@ -69,10 +79,11 @@ class MEMIT(Method):
     Hparams = MEMITHparams
 
     def default_hparams(self, arch: Architecture) -> MEMITHparams:
-        return MEMITHparams(layers=default_layers(arch))
+        return MEMITHparams(key_position=default_key_position(arch), layers=default_layers(arch))
 
     def layers_for(self, arch: Architecture, hp: MEMITHparams) -> tuple[int, ...]:
-        layers = tuple(sorted(set(default_layers(arch) if hp.layers is None else hp.layers)))
+        chosen = default_layers(arch, hp.key_position) if hp.layers is None else hp.layers
+        layers = tuple(sorted(set(chosen)))
         check_layers(arch, layers)
         return layers
 
@@ -90,7 +101,7 @@ class MEMIT(Method):
     def apply(self, model: Any, tokenizer: Any, request: UpdateRequest) -> UpdateResult:
         start = time.perf_counter()
         arch = describe(model)
-        hp = self.hparams_for(arch)
+        hp = self.hparams_for(arch).resolved(arch)
         layers = self.layers_for(arch, hp)
         weights = tuple(arch.mlp_out_weight(layer) for layer in layers)
         targets = edit_targets(request)
