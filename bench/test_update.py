@@ -2,22 +2,45 @@
 the metrics, record the `CaseResult`, then hold the method to its contract.
 
 Parametrised over the grid by the ksmith plugin (`ksmith_case`); select with `-k`, e.g.
-`pytest bench -k "rome and leaf"`.
+`pytest bench -k "rome and leaf"`. Under `--ksmith-mode sequential` the k interventions arrive in
+batches applied one after another to the same model (metrics after the last batch, plus how much of
+the earliest batch survived).
 """
 
-from ksmith.methods import UpdateRequest
 from ksmith.metrics import compute
+from ksmith.metrics.sequential import sequential_updates
 from ksmith.scoring import Scorer
 
 from fixtures.contract import assert_contract
 
 
 def test_update(record_case, ksmith_case, ksmith_harness, model, method, dataset, pre_scores):
-    request = UpdateRequest(dataset.task, dataset.interventions, dataset.retain, dataset.scale, ksmith_case.seed)
-    with record_case.timer("update_s"):
-        result = method.apply(model.lm, model.tokenizer, request)
-    with record_case.timer("score_s"):
-        scorer = Scorer(model.loaded, batch_size=ksmith_harness.batch_size)
-        post = scorer.score(dataset.probes, ksmith_harness.protocols, prefixes=result.prompt_prefix)
-    record_case.record(compute(dataset, pre_scores, post, held_out=model.held_out), n_probes=len(dataset.probes))
-    assert_contract(model.lm, model.snapshot, result, len(request.interventions))
+    request = dataset.request()
+    scorer = Scorer(model.loaded, batch_size=ksmith_harness.batch_size)
+
+    def score(probes, prefixes):
+        return scorer.score(probes, ksmith_harness.protocols, prefixes=prefixes)
+
+    if ksmith_harness.spec.mode == "batch":
+        with record_case.timer("update_s"):
+            results = [method.apply(model.lm, model.tokenizer, request)]
+        with record_case.timer("score_s"):
+            post = score(dataset.probes, results[0].prompt_prefix)
+        metrics = compute(dataset, pre_scores, post, held_out=model.held_out)
+    else:
+        results = []
+
+        def apply(batch):
+            results.append(method.apply(model.lm, model.tokenizer, batch))
+            return results[-1]
+
+        run = sequential_updates(
+            dataset, pre_scores, request, batch_size=ksmith_harness.sequential_batch_for(ksmith_case.scale),
+            apply=apply, score=score, held_out=model.held_out,
+        )
+        record_case.timings.update(
+            update_s=sum(step.update_s for step in run.steps), score_s=sum(step.score_s for step in run.steps)
+        )
+        metrics = run.metrics()
+    record_case.record(metrics, n_probes=len(dataset.probes))
+    assert_contract(model.lm, model.snapshot, results, len(request.interventions))

@@ -72,6 +72,8 @@ class GridSpec:
     """A resolved grid: what to run, on which world, and how.
 
     methods:    None means every registered method (resolved when the cases are listed).
+    models:     the names models go by in ids and reports; `model_specs` maps a name to what
+                `load_model` is given when they differ (`--ksmith-models toy=hf:/path/to/ckpt`).
     world_size: passed to `build_world(size=...)`: "small", "default" or an int.
     """
 
@@ -85,9 +87,13 @@ class GridSpec:
     domains: tuple[str, ...] = DOMAINS
     world_size: str | int = "default"
     world_seed: int = 0
+    model_specs: Mapping[str, str] = field(default_factory=dict)
     mode: str = "batch"
     shard: tuple[int, int] | None = None
-    extra: Mapping[str, object] = field(default_factory=dict)
+
+    def model_spec(self, name: str) -> str:
+        """What to pass to `load_model` for the model called `name`."""
+        return self.model_specs.get(name, name)
 
     def cases(self, methods: Mapping[str, Iterable[str]]) -> list[GridCase]:
         """Every cell, in grid order. `methods` maps method name -> the tasks it supports.
@@ -213,7 +219,16 @@ def resolve(preset: str = "default", **overrides: str | None) -> GridSpec:
         models = split_list(given["models"])
         if not models:
             raise GridError("--ksmith-models: give at least one model spec, e.g. tiny-kg")
-        changes["models"] = models
+        names, specs = [], {}
+        for item in models:
+            name, sep, target = item.partition("=")
+            if sep and (not name.strip() or not target.strip() or "/" in name or ":" in name):
+                raise GridError(f"--ksmith-models: {item!r} is not NAME=SPEC (a plain NAME, then a model spec)")
+            if sep:
+                specs[name.strip()] = target.strip()
+            names.append(name.strip())
+        changes["models"] = tuple(names)
+        changes["model_specs"] = specs
     if "methods" in given:
         methods = split_list(given["methods"])
         changes["methods"] = None if methods in ((), ("all",)) else methods

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 #: None = the grid preset decides).
 OPTIONS: dict[str, tuple[str, str | None]] = {
     "grid": ("grid preset: smoke, default or full (other options override its fields)", "default"),
-    "models": ("comma-separated model specs (tiny-kg, tiny-kg-small, hf:<path>, smollm2-135m)", None),
+    "models": ("comma-separated model specs (tiny-kg, tiny-kg-small, hf:<path>, smollm2-135m); NAME=SPEC names one", None),
     "methods": ("comma-separated method names, or 'all' (every registered method)", None),
     "tasks": ("comma-separated tasks: edit, unlearn", None),
     "levels": ("comma-separated levels: root, intermediate, leaf", None),
@@ -45,7 +45,8 @@ OPTIONS: dict[str, tuple[str, str | None]] = {
     "seeds": ("comma-separated seeds (which facts are updated, and the methods' randomness)", None),
     "domains": ("comma-separated world domains: biology, economics, history, physics", None),
     "world-size": ("world size for build_world: small, default, large or an integer", None),
-    "mode": ("batch (all k facts at once) or sequential (reserved: continual updates)", None),
+    "mode": ("batch (all k facts at once) or sequential (in batches of --ksmith-sequential-batch, one after another)", None),
+    "sequential-batch": ("batch size b of sequential mode (default: k/10, at least 1)", None),
     "shard": ("run only shard i of n (i/n, 1-based): a stable partition of the grid", None),
     "report-dir": ("where runs are written (reports/<run-id>/, reports/latest)", "reports"),
     "baseline": ("results.jsonl or run directory to compare with at the end of the session", None),
@@ -77,21 +78,28 @@ class Harness:
     batch_size: int
     protocols: tuple[str, ...]
     rootdir: Path
+    sequential_batch: int | None = None  # None: k/10 (at least 1)
     finished: Mapping[str, Any] | None = None  # resume_key -> CaseResult, loaded on first use
+
+    def sequential_batch_for(self, scale: int) -> int:
+        """Sequential mode's batch size b for k = `scale`."""
+        return self.sequential_batch or max(1, scale // 10)
 
     def describe(self) -> dict[str, Any]:
         """The run's settings as stored in leaderboard.json and shown on the HTML page."""
         spec = self.spec
         return {
             "grid": spec.preset,
-            "models": ",".join(spec.models),
+            "models": ",".join(
+                name if spec.model_spec(name) == name else f"{name}={spec.model_spec(name)}" for name in spec.models
+            ),
             "tasks": ",".join(spec.tasks),
             "levels": ",".join(spec.levels),
             "scales": ",".join(map(str, spec.scales)),
             "seeds": ",".join(map(str, spec.seeds)),
             "domains": ",".join(spec.domains),
             "world_size": str(spec.world_size),
-            "mode": spec.mode,
+            "mode": spec.mode if spec.mode == "batch" else f"{spec.mode} (b={self.sequential_batch or 'k/10'})",
             "shard": "" if spec.shard is None else f"{spec.shard[0]}/{spec.shard[1]}",
             "protocols": ",".join(self.protocols),
         }
@@ -159,7 +167,7 @@ def build_harness(config: pytest.Config) -> Harness:
         if not report_dir.is_absolute():
             report_dir = Path(config.invocation_params.dir) / report_dir
         baseline_raw, fail_on_raw = _raw(config, "baseline"), _raw(config, "fail-on")
-        baseline = Path(baseline_raw) if baseline_raw else None
+        baseline = Path(baseline_raw).resolve() if baseline_raw else None  # before `latest` moves
         if baseline is not None and not baseline.exists():
             raise KsmithError(f"--ksmith-baseline: {baseline} does not exist; pass a results.jsonl or a run directory")
         if (baseline is None) != (fail_on_raw is None):
@@ -174,10 +182,9 @@ def build_harness(config: pytest.Config) -> Harness:
         bad = [p for p in protocols if p not in PROTOCOLS]
         if bad or not protocols:
             raise KsmithError(f"--ksmith-protocols: {bad or 'none given'}; choose from {', '.join(PROTOCOLS)}")
-        if spec.mode == "sequential":
-            raise KsmithError(
-                "--ksmith-mode sequential is reserved for continual updates and not available yet; use batch"
-            )
+        sequential_raw = _raw(config, "sequential-batch")
+        if sequential_raw is not None and (not sequential_raw.isdigit() or int(sequential_raw) < 1):
+            raise KsmithError(f"--ksmith-sequential-batch: expected a positive integer, got {sequential_raw!r}")
         resume = config.getoption("ksmith_resume")
         if resume is None:
             resume = bool(config.getini("ksmith_resume"))
@@ -194,6 +201,7 @@ def build_harness(config: pytest.Config) -> Harness:
         batch_size=int(batch_raw),
         protocols=protocols,
         rootdir=rootdir,
+        sequential_batch=int(sequential_raw) if sequential_raw else None,
     )
 
 
