@@ -77,3 +77,19 @@ def test_a_broken_entry_point_does_not_hide_the_others(
     methods = registry.available_methods()
     assert example_installed in methods and "broken" not in methods
     assert "broken" in caplog.text
+
+
+def test_ksmith_methods_names_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert main(["methods", "rome", "ike", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["method"], r["family"], r["origin"]) for r in rows] == [
+        ("rome", "edit,unlearn", "ksmith"),
+        ("ike", "edit", "ksmith"),
+    ]
+
+
+def test_ksmith_methods_unknown_name_exits_2_with_a_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["methods", "memitt"]) == 2
+    assert "Did you mean 'memit'?" in capsys.readouterr().err
