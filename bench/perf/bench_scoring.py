@@ -66,7 +66,9 @@ def tiny_model(world):
     torch.manual_seed(0)
     lm = GPT2LMHeadModel(
         GPT2Config(vocab_size=len(tokenizer), n_positions=config.n_positions, n_embd=config.n_embd,
-                   n_layer=config.n_layer, n_head=config.n_head)
+                   n_layer=config.n_layer, n_head=config.n_head, tie_word_embeddings=config.tie_embeddings,
+                   bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                   pad_token_id=tokenizer.pad_token_id)
     ).eval()
     model = LoadedModel("tiny-kg", lm, tokenizer, describe(lm), weights_hash="", device="cpu")
     return model, "fresh weights (tiny-kg not pretrained in this cache)"
