@@ -7,16 +7,18 @@ import torch
 from tokenizers import Tokenizer
 from tokenizers.models import WordLevel
 from tokenizers.pre_tokenizers import WhitespaceSplit
-from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import (
+    GPT2Config,
+    GPT2LMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedTokenizerFast,
+)
 
 from ksmith.methods.base import UpdateRequest
 from ksmith.probes.types import Intervention, RetainItem
 
-WORDS = (
-    "<pad> <unk> <bos> the capital of country is a city river flows through where lives "
-    "France Paris Lyon Italy Rome Milan Spain Madrid Seville Nile Cairo Egypt Zorblat Quenta "
-    "unknown unclear uncertain unrecorded something nothing known"
-).split()
+WORDS = ["<pad>", "<unk>", "<bos>", "the", "capital", "of", "country", "is", "a", "city", "river", "flows", "through", "where", "lives", "France", "Paris", "Lyon", "Italy", "Rome", "Milan", "Spain", "Madrid", "Seville", "Nile", "Cairo", "Egypt", "Zorblat", "Quenta", "unknown", "unclear", "uncertain", "unrecorded", "something", "nothing", "known"]
 
 
 def tokenizer() -> PreTrainedTokenizerFast:
@@ -106,7 +108,13 @@ def taught(arch: str, steps: int = 40) -> torch.nn.Module:
     """A tiny model that has learned the request's old facts and the retain facts (so unlearning
     has something to remove): all weights fine-tuned on them for a few steps."""
     from ksmith.methods import losses
-    from ksmith.methods.training import ParamSet, TrainPair, sequence_logprobs, tokenize_pairs, train
+    from ksmith.methods.training import (
+        ParamSet,
+        TrainPair,
+        sequence_logprobs,
+        tokenize_pairs,
+        train,
+    )
 
     model = MODELS[arch]()
     tok = tokenizer()

@@ -4,10 +4,10 @@ requires_grad flags, global RNG) and change nothing for an empty request."""
 
 from __future__ import annotations
 
+import ftkit
 import pytest
 import torch
 
-import ftkit
 from ksmith.errors import MethodError
 from ksmith.methods.finetune import FTL, FTM, parameter_names
 from ksmith.methods.lora import LoRA
@@ -145,7 +145,8 @@ def test_minibatches_are_seeded_epochs_that_cover_every_item() -> None:
 
     batches = list(minibatches(10, 4, 6, torch.Generator().manual_seed(0)))
     assert [len(b) for b in batches] == [4, 4, 2, 4, 4, 2]
-    assert sorted(sum(batches[:3], [])) == list(range(10)) == sorted(sum(batches[3:], []))
+    first, second = [i for b in batches[:3] for i in b], [i for b in batches[3:] for i in b]
+    assert sorted(first) == list(range(10)) == sorted(second)
     assert batches == list(minibatches(10, 4, 6, torch.Generator().manual_seed(0)))
     assert steps_for(10, 4, steps=2, epochs=3) == 9 and steps_for(10, 64, steps=30, epochs=3) == 30
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import copy
 import math
 
+import ftkit
 import pytest
 import torch
 
-import ftkit
 from ksmith.errors import MethodError
 from ksmith.methods import losses
 from ksmith.methods.nethook import Trace, main_output
