@@ -90,6 +90,7 @@ def run(args: argparse.Namespace) -> None:
     from ksmith.scoring import Scorer
 
     world, model = load(args.world, args.model_config)
+    print(f"world {args.world} {world.hash}  model {model.weights_hash}  task {args.task}  k={args.k}")
     snapshot = Snapshot.take(model.lm)
     scorer = Scorer(model, batch_size=128)
     overrides = parse_overrides(args.set)
