@@ -17,6 +17,10 @@ retain items in the request the retain terms are zero.
 
 RMU is the exception in kind, not in shape: its loss is on a middle block's activations, so it
 overrides how a step's inputs are computed (through `nethook`) and keeps the same loop.
+
+Each class's default learning rate and step count were tuned on tiny-kg-small at k=10 with
+`bench/perf/bench_tune_finetune.py` (residual retention against contextual accuracy drop); on a
+larger model they are a starting point, not a guarantee.
 """
 
 from __future__ import annotations
