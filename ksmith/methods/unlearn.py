@@ -277,7 +277,7 @@ class GradAscent(FineTuneUnlearner):
     loss = staticmethod(losses.ga)
 
     def default_hparams(self, arch: Architecture) -> UnlearnHparams:
-        return UnlearnHparams(layers=tuple(range(arch.num_layers)), lr=2e-3, steps=30)
+        return UnlearnHparams(layers=tuple(range(arch.num_layers)), lr=3e-3, steps=40)
 
 
 @register_method("grad-diff", family="unlearn")
