@@ -303,7 +303,8 @@ def collapse(results: Sequence[Any]) -> Finding:
         "Past the model's capacity, direct-probe accuracy falls while reverse-probe accuracy stays high.",
         "Per edit method (pooled over levels), `ksmith.metrics.trends.consistency_collapse`: direct_acc "
         "falls by >= 0.2 below its best at a smaller k with non-overlapping intervals, while reverse_acc "
-        "is at most 0.1 below its value at the smallest k. Reproduced if at least one method collapses. "
+        "is at most 0.1 below its value at the smallest k and at least direct_acc. Reproduced if at "
+        "least one method collapses. "
         "Not reproduced if some method's direct_acc falls significantly but reverse_acc falls with it "
         "and no method collapses. Inconclusive if no method's direct_acc falls significantly (capacity "
         "not reached in this grid) or fewer than 2 scales.",
@@ -373,6 +374,25 @@ def geometry_view(results: Sequence[Any]) -> Finding:
             if a is not None and b is not None and a.value > 0 and b.value > 0:
                 logs.append(math.log(a.value / b.value))
         ests[task] = pooled_over_cells(logs, f"geometry-{task}")
+        per_method = []
+        for method in values_of(cells, "method"):
+            mine = [
+                math.log(
+                    r.metrics["geom_rotation_excess"].value
+                    / r.metrics["geom_anisotropy_excess"].value
+                )
+                for r in select(cells, method=method)
+                if r.metrics.get("geom_rotation_excess")
+                and r.metrics.get("geom_anisotropy_excess")
+                and r.metrics["geom_rotation_excess"].value > 0
+                and r.metrics["geom_anisotropy_excess"].value > 0
+            ]
+            if mine:
+                per_method.append(f"{method} {np.mean(mine):+.2f}")
+        if per_method:
+            f.notes.append(
+                f"log(rho) per {task} method: " + ", ".join(per_method) + "."
+            )
         f.rows += [
             _row(f"rotation / random, {task}", rot),
             _row(f"anisotropy / random, {task}", ani),

@@ -62,8 +62,10 @@ def consistency_collapse(
     hold: float = COLLAPSE_HOLD,
 ) -> Collapse:
     """Rule: at some k, direct accuracy is at least `drop` below its best at a smaller k, with
-    non-overlapping confidence intervals (the fall is not probe noise), while reverse accuracy at
-    that k is no more than `hold` below its value at the smallest k. The smallest such k is critical.
+    non-overlapping confidence intervals (the fall is not probe noise), while reverse accuracy
+    "stays high": at that k it is no more than `hold` below its value at the smallest k *and* at
+    least the direct accuracy (the two directions now disagree the way the paper describes; a
+    reverse accuracy that was near zero all along is not "high"). The smallest such k is critical.
     """
     ks = sorted(direct)
     base_k = min(reverse) if reverse else None
@@ -82,7 +84,7 @@ def consistency_collapse(
             rev_drop = reverse[base_k][0] - reverse[k][0]
         if fall > best_drop:
             best_drop, best_rev = fall, rev_drop
-        if rev_drop is not None and rev_drop <= hold:
+        if rev_drop is not None and rev_drop <= hold and reverse[k][0] >= direct[k][0]:
             return Collapse(True, k, fall, rev_drop)
     return Collapse(False, None, best_drop, best_rev)
 

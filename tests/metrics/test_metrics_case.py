@@ -292,10 +292,14 @@ def test_model_held_out_map_applies_to_direct_probes_only() -> None:
     ds = FakeDataset(
         probes=(
             probe("d", "direct", paraphrase_id=2),
-            probe("c", "contextual", paraphrase_id=2, held_out=False),  # asks another relation
+            probe(
+                "c", "contextual", paraphrase_id=2, held_out=False
+            ),  # asks another relation
         ),
         interventions=(intervention("i0", relation="habitat"),),
     )
-    m = compute(ds, scores({"d": 0, "c": 0}), scores({"d": 1, "c": 0}), held_out={"habitat": 2})
+    m = compute(
+        ds, scores({"d": 0, "c": 0}), scores({"d": 1, "c": 0}), held_out={"habitat": 2}
+    )
     assert m["paraphrase_acc"].n == 1 and "direct_acc" not in m
     assert m["held_out_acc"].n == 1 and m["held_in_acc"].n == 1
