@@ -305,7 +305,7 @@ def collapse(results: Sequence[Any]) -> Finding:
         "falls by >= 0.2 below its best at a smaller k with non-overlapping intervals, while reverse_acc "
         "is at most 0.1 below its value at the smallest k and at least direct_acc. Reproduced if at "
         "least one method collapses. "
-        "Not reproduced if some method's direct_acc falls significantly but reverse_acc falls with it "
+        "Not reproduced if some method's direct_acc falls significantly but reverse_acc does not stay high "
         "and no method collapses. Inconclusive if no method's direct_acc falls significantly (capacity "
         "not reached in this grid) or fewer than 2 scales.",
     )
@@ -330,7 +330,7 @@ def collapse(results: Sequence[Any]) -> Finding:
             f"collapse at k={res.k_critical}"
             if res.collapsed
             else (
-                "direct falls, reverse too"
+                "direct falls, reverse does not stay high"
                 if res.direct_drop
                 else "no significant fall"
             )
