@@ -3,10 +3,12 @@
 Beyond `test_update`'s metrics, each cell records drift (next-token KL and CKA on the world's fixed
 prompt set), weight geometry (SVD view against a same-norm random update), efficiency, and for
 unlearning at small k the distance to an oracle model pretrained on the updated world (with TOFU
-forget quality). Runs only when selected, as the README says:
+forget quality). Runs only when selected, as the README says (the committed report's grid):
 
-    pytest bench -m findings -n 2 --ksmith-levels root,intermediate,leaf --ksmith-scales 1,10,100,400 ...
-    ksmith findings reports/latest
+    pytest bench -m findings -n 2 --ksmith-grid smoke --ksmith-report-dir reports/findings \
+        --ksmith-methods rome,memit,alphaedit,ft-m,lora,grad-ascent,grad-diff,npo,simnpo,rmu,relearn \
+        --ksmith-levels root,intermediate,leaf --ksmith-scales 1,4,16,64
+    ksmith findings reports/findings/latest
 
 Without `-m findings` these cells are skipped (so `make bench` runs each cell once, in test_update).
 """
@@ -22,8 +24,8 @@ from fixtures.contract import assert_contract
 pytestmark = pytest.mark.findings
 
 #: Oracle models are pretrained for unlearning cells up to this k (one pretraining per dataset,
-#: shared by every method through the model cache); 0 turns them off.
-ORACLE_MAX_SCALE = int(os.environ.get("KSMITH_FINDINGS_ORACLE_MAX_K", "10"))
+#: shared by every method through the model cache; env KSMITH_FINDINGS_ORACLE_MAX_K); 0: none.
+ORACLE_MAX_SCALE = int(os.environ.get("KSMITH_FINDINGS_ORACLE_MAX_K", "1"))
 
 
 def _selected(config: pytest.Config) -> bool:
