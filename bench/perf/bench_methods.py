@@ -104,7 +104,8 @@ def quality(loaded: Any, world: Any, methods: dict, levels: list[str], min_inter
                             cases.append(metrics)
                             walls.append(result.wall_s - float(result.extra.get("covariance_s", 0.0)))
                     except DatasetError as exc:
-                        rows.append([name, task, level, k, f"n/a: {exc}"])
+                        rows.append([name, task, level, k, "-", "n/a (level too small)", "", "", "", ""])
+                        print(f"{name} {task} {level} k={k}: {exc}", file=sys.stderr, flush=True)
                         continue
                     direct, n_direct = pooled(cases, "direct_acc")
                     para, n_para = pooled(cases, "paraphrase_acc")
