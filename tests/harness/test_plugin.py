@@ -65,7 +65,7 @@ class Leaky(Method):
 def toy_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(cache, checkpoint): a tiny-kg briefly trained on the small world, in a session cache.
 
-    150 steps: a model that knows little, which is all a test of the harness needs (the harness
+    30 steps: a model that knows little, which is all a test of the harness needs (the harness
     never looks at what a model knows), in seconds instead of the minutes a fully trained one takes.
     """
     from dataclasses import replace
@@ -77,7 +77,7 @@ def toy_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     checkpoint = root / "toy"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("KSMITH_CACHE", str(root))
-        pretrain(build_world(size="small"), replace(TinyConfig.small(), max_steps=150), out=checkpoint)
+        pretrain(build_world(size="small"), replace(TinyConfig.small(), max_steps=30), out=checkpoint)
     return root, checkpoint
 
 
@@ -192,11 +192,11 @@ def test_resume_skips_finished_cases(bench: pytest.Pytester) -> None:
 
 
 def test_the_gate_fails_on_a_planted_regression_and_passes_on_an_identical_run(bench: pytest.Pytester) -> None:
-    first = run(bench, "--ksmith-methods", "fake-edit", "--ksmith-scales", "1")
-    first.assert_outcomes(passed=2)
+    first = run(bench, "--ksmith-methods", "fake-edit", "--ksmith-scales", "1", "--ksmith-tasks", "edit")
+    first.assert_outcomes(passed=1)
     baseline = bench.path / "reports" / "latest" / "results.jsonl"
-    same = run(bench, "--ksmith-methods", "fake-edit", "--ksmith-scales", "1",
-               "--ksmith-baseline", str(baseline), "--ksmith-fail-on", "contextual_acc:0.0001,rr:0.0001")
+    same = run(bench, "--ksmith-methods", "fake-edit", "--ksmith-scales", "1", "--ksmith-tasks", "edit",
+               "--ksmith-baseline", str(baseline), "--ksmith-fail-on", "contextual_acc:0.0001,ccr:0.0001")
     assert same.ret == 0, same.stdout.str()
     assert "0 regression(s)" in same.stdout.str()
 
@@ -206,10 +206,10 @@ def test_the_gate_fails_on_a_planted_regression_and_passes_on_an_identical_run(b
     metric = next(name for name, m in sorted(lines[0]["metrics"].items()) if m["higher_is_better"] is True)
     lines[0]["metrics"][metric]["value"] += 0.5  # the baseline was much better on one cell
     planted.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    worse = run(bench, "--ksmith-methods", "fake-edit", "--ksmith-scales", "1",
+    worse = run(bench, "--ksmith-methods", "fake-edit", "--ksmith-scales", "1", "--ksmith-tasks", "edit",
                 "--ksmith-baseline", str(planted), "--ksmith-fail-on", f"{metric}:0.02")
     assert worse.ret == pytest.ExitCode.TESTS_FAILED
-    worse.assert_outcomes(passed=2)
+    worse.assert_outcomes(passed=1)
     assert f"REGRESSION {lines[0]['key']['model']}-fake-edit-{lines[0]['key']['task']}-leaf-k1-s0: {metric}" in worse.stdout.str()
 
 
