@@ -55,7 +55,7 @@ document.querySelectorAll('table.sortable').forEach(function (table) {
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; font-size: 0.85em; margin-bottom: 2em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.5em; text-align: right; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.5em; text-align: right; white-space: nowrap; }
 th { background: #f0f0f0; cursor: pointer; }
 td.text { text-align: left; }
 td.failed { color: #b00; font-weight: bold; }
@@ -179,7 +179,7 @@ def render_html(results: Sequence[CaseResult], run: Mapping[str, Any] | None = N
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
     ]
-    facts = ", ".join(f"{k}: {v}" for k, v in sorted(run.items()) if isinstance(v, (str, int, float)))
+    facts = ", ".join(f"{k}: {v}" for k, v in sorted(run.items()) if isinstance(v, (str, int, float)) and v != "")
     parts.append(f"<p>{html.escape(facts)}</p>")
     passed = sum(r.status == "passed" for r in results)
     parts.append(f"<p>{len(results)} cases, {passed} passed, {len(results) - passed} failed or errored.</p>")
