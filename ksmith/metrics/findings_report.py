@@ -90,6 +90,9 @@ def plot_finding(finding: Finding, results: Sequence[Any], path: Path) -> bool:
         ax.set_ylabel("direct_acc")
         drew = bool(levels)
     elif finding.key in ("drift", "collapse"):
+        import matplotlib.pyplot as plt
+
+        ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)
         metrics = (
             ("drift_kl",) if finding.key == "drift" else ("direct_acc", "reverse_acc")
         )
@@ -107,7 +110,10 @@ def plot_finding(finding: Finding, results: Sequence[Any], path: Path) -> bool:
                     pts = [(k, e) for k, e in pts if e is not None]
                     if not pts:
                         continue
-                    style = "-" if metric != "reverse_acc" else "--"
+                    if finding.key == "drift":
+                        style = "-" if task == "edit" else "--"
+                    else:
+                        style = "-" if metric != "reverse_acc" else ":"
                     ax.plot(
                         [k for k, _ in pts],
                         [e.value for _, e in pts],

@@ -20,13 +20,13 @@ COLLAPSE_DROP = 0.2
 #: ... while reverse accuracy falls by at most this much from its value at the smallest k.
 COLLAPSE_HOLD = 0.1
 
-#: Drift shapes. "none": drift at the largest k below this many nats (or CKA units).
+#: Drift shapes. "none": the largest drift below this many nats (or CKA units).
 NO_DRIFT = 1e-3
-#: "abrupt": one step past the smallest k carries at least this share of the final drift ...
+#: "abrupt": one step past the smallest k carries at least this share of the largest drift ...
 ABRUPT_SHARE = 0.5
-#: ... and before that step the curve was still below this share of the final drift.
+#: ... and before that step the curve was still below this share of the largest drift.
 ABRUPT_BEFORE = 0.25
-#: "plateau": the last step adds at most this share of the final drift (and the curve is not abrupt).
+#: "plateau": the last step adds at most this share of the largest drift (and the curve is not abrupt).
 PLATEAU_LAST = 0.2
 
 
@@ -101,9 +101,9 @@ class CurveShape:
 def curve_shape(curve: Mapping[int, float], *, floor: float = NO_DRIFT) -> CurveShape:
     """Classify a non-negative curve over k (needs at least 3 values of k, else "gradual" is not told).
 
-    Normalise by the value at the largest k (c_i = v_i / v_last), take steps d_0 = c_0 and
+    Normalise by the largest value (c_i = v_i / max v), take steps d_0 = c_0 and
     d_i = c_i - c_(i-1). Rules, in this order:
-      none:    v_last < `floor`.
+      none:    max v < `floor`.
       abrupt:  some step d_j with j >= 1 has d_j >= ABRUPT_SHARE and c_(j-1) <= ABRUPT_BEFORE
                (flat, then a jump past a critical k = k_j).
       plateau: the last step d_last <= PLATEAU_LAST (most drift already there before the largest k).
@@ -112,10 +112,10 @@ def curve_shape(curve: Mapping[int, float], *, floor: float = NO_DRIFT) -> Curve
     ks = sorted(curve)
     if len(ks) < 3:
         raise MetricsError(f"a curve shape needs at least 3 scales, got {len(ks)}")
-    last = curve[ks[-1]]
-    if last < floor:
+    top = max(curve[k] for k in ks)
+    if top < floor:
         return CurveShape("none", None, tuple(0.0 for _ in ks))
-    c = [curve[k] / last for k in ks]
+    c = [curve[k] / top for k in ks]
     steps = [c[0]] + [c[i] - c[i - 1] for i in range(1, len(c))]
     for j in range(1, len(ks)):
         if steps[j] >= ABRUPT_SHARE and c[j - 1] <= ABRUPT_BEFORE:

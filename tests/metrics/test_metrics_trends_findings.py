@@ -88,6 +88,7 @@ def test_curve_shapes() -> None:
     abrupt = curve_shape({1: 0.01, 10: 0.02, 100: 1.0, 1000: 1.05})
     assert abrupt.shape == "abrupt" and abrupt.k_critical == 100
     assert curve_shape({1: 0.3, 10: 0.6, 100: 1.0}).shape == "gradual"
+    assert curve_shape({1: 0.6, 10: 1.0, 100: 0.9}).shape == "plateau"  # a dip at the end is no rise
     assert curve_shape({1: 0.0, 10: 0.0, 100: 1e-5}).shape == "none"
     with pytest.raises(KsmithError):
         curve_shape({1: 0.1, 10: 0.2})
