@@ -10,7 +10,18 @@ can produce. One word = one token, so an entity name is one token and a subject'
 name itself. Text is lower-cased (NFKC) so sentence-initial capitals never become unknown words.
 
 Training is deterministic for a seed and cached under `cache_root()/models/<key>`, keyed by the world
-hash, the config and the code version; a second request loads in well under a second.
+hash, the config and the code version; a second request loads in well under a second (~60 ms).
+
+Measured on the default world (seed 0: 2,204 facts, 18,698 corpus lines, 1,350-word vocabulary), one
+torch thread on a 2-core machine shared with five other jobs (load average ~8):
+- default `TinyConfig()` (6 layers x 128, 4 heads, untied embeddings, 1.55 M parameters): held-in
+  accuracy 0.970 after 3,000 steps, held-out paraphrase 0.841; 324 s of CPU time (1,162 s wall on
+  the loaded machine).
+- 4 layers x 128 (untied): 0.974 after 2,500 steps, held-out 0.946; 198 s of CPU time.
+- tied embeddings learned more slowly (4 x 128: 0.11 vs 0.14 held-in at step 1,000); 6 x 192 and a
+  learning rate of 5e-3 at width 128 were slower still.
+Six layers is the default because locate-then-edit methods (ROME, MEMIT) edit one middle MLP and
+work better with depth to spare.
 """
 
 from __future__ import annotations
