@@ -39,6 +39,9 @@ class UpdateResult:
                    changed; the harness checks that no other tensor changed.
     prompt_prefix: for in-context methods (IKE) the text to prepend at scoring time, keyed by
                    intervention id; empty for parametric methods.
+    parametric:    the method works by changing weights, so "something changed" is part of its
+                   contract. Stated, not inferred from `prompt_prefix`: an in-context method given
+                   an empty request has no prefix and is still not parametric.
     """
 
     touched: tuple[str, ...]
@@ -47,11 +50,7 @@ class UpdateResult:
     wall_s: float = 0.0
     prompt_prefix: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def parametric(self) -> bool:
-        """True when the method changes weights (so 'something changed' is part of its contract)."""
-        return not self.prompt_prefix
+    parametric: bool = True
 
 
 @dataclass(frozen=True)

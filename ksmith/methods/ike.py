@@ -62,4 +62,6 @@ class IKE(Method):
                 raise MethodError(f"intervention {iv.id!r} has no prompts to state the fact with")
             sentences = [fact_statement(p, iv.new_object, hp.terminator) for p in iv.prompts[: hp.statements]]
             prefixes[iv.id] = hp.separator.join(sentences) + hp.separator
-        return UpdateResult(touched=(), prompt_prefix=prefixes, wall_s=time.perf_counter() - start)
+        return UpdateResult(
+            touched=(), prompt_prefix=prefixes, wall_s=time.perf_counter() - start, parametric=False
+        )

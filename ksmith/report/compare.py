@@ -8,6 +8,12 @@ or when the cell passed in the baseline and failed in the new run, or lost the m
 Cells are matched by grid key (model, method, task, level, scale, seed); a metric is compared only
 under the same protocol. Cells in only one of the runs are listed, not failed (shards of a grid
 compare against a baseline of the whole grid).
+
+Confidence intervals: each regression says whether it is *significant* (the two 95% intervals do
+not overlap), *within noise* (they overlap) or unknown (a side has no interval). A drop past the
+tolerance that sits inside the noise of a 40-probe cell is a different thing from a real one, and a
+reader of the gate's output should see which. With `significant_only=True` only significant
+regressions (and lost cells) fail the gate.
 """
 
 from __future__ import annotations
@@ -53,6 +59,13 @@ def parse_fail_on(text: str) -> tuple[Tolerance, ...]:
     return tuple(tolerances)
 
 
+def intervals_separate(base: tuple[float, float] | None, new: tuple[float, float] | None) -> bool | None:
+    """True when two intervals do not overlap, False when they do, None when either is missing."""
+    if base is None or new is None:
+        return None
+    return base[1] < new[0] or new[1] < base[0]
+
+
 @dataclass(frozen=True)
 class Regression:
     case_id: str
@@ -62,9 +75,12 @@ class Regression:
     new: float | None
     tolerance: Tolerance
     reason: str
+    significant: bool | None = None  # intervals separate; None: no interval (or the cell was lost)
 
     def describe(self) -> str:
-        return f"{self.case_id}: {self.metric}{f' [{self.protocol}]' if self.protocol else ''} {self.reason}"
+        noise = {True: " [significant: 95% intervals do not overlap]", False: " [within noise: 95% intervals overlap]"}
+        where = f" [{self.protocol}]" if self.protocol else ""
+        return f"{self.case_id}: {self.metric}{where} {self.reason}{noise.get(self.significant, '')}"
 
 
 @dataclass
@@ -73,17 +89,32 @@ class Comparison:
     compared: int = 0
     only_base: list[str] = field(default_factory=list)
     only_new: list[str] = field(default_factory=list)
+    significant_only: bool = False
+
+    @property
+    def failing(self) -> list[Regression]:
+        """The regressions that fail the gate (all, or with `significant_only` the significant ones
+        and those without a value to compare)."""
+        if not self.significant_only:
+            return list(self.regressions)
+        return [r for r in self.regressions if r.significant is not False]
 
     @property
     def failed(self) -> bool:
-        return bool(self.regressions)
+        return bool(self.failing)
 
 
-def compare_runs(base: Sequence[CaseResult], new: Sequence[CaseResult], tolerances: Sequence[Tolerance]) -> Comparison:
-    """Every regression of `new` against `base` beyond the tolerances."""
+def compare_runs(
+    base: Sequence[CaseResult],
+    new: Sequence[CaseResult],
+    tolerances: Sequence[Tolerance],
+    *,
+    significant_only: bool = False,
+) -> Comparison:
+    """Every regression of `new` against `base` beyond the tolerances, each with its significance."""
     base_by_cell = {r.cell: r for r in base}
     new_by_cell = {r.cell: r for r in new}
-    result = Comparison()
+    result = Comparison(significant_only=significant_only)
     result.only_base = sorted(base_by_cell[c].case_id for c in set(base_by_cell) - set(new_by_cell))
     result.only_new = sorted(new_by_cell[c].case_id for c in set(new_by_cell) - set(base_by_cell))
     for cell in sorted(set(base_by_cell) & set(new_by_cell), key=str):
@@ -119,14 +150,18 @@ def compare_runs(base: Sequence[CaseResult], new: Sequence[CaseResult], toleranc
                 arrow = {True: "↑", False: "↓", None: ""}[before.higher_is_better]
                 result.regressions.append(
                     Regression(now.case_id, tol.metric, before.protocol, before.value, after.value, tol,
-                               f"{arrow} {before.value:.4f} -> {after.value:.4f} ({change:+.4f}; tolerance {tol})")
+                               f"{arrow} {before.value:.4f} -> {after.value:.4f} ({change:+.4f}; tolerance {tol})",
+                               intervals_separate(before.ci, after.ci))
                 )
     return result
 
 
 def render_comparison(comparison: Comparison) -> str:
+    failing = comparison.failing
     lines = [f"compared {comparison.compared} cells: {len(comparison.regressions)} regression(s)"]
-    lines += [f"  REGRESSION {r.describe()}" for r in comparison.regressions]
+    if comparison.significant_only:
+        lines[0] += f", {len(failing)} significant or lost (--significant-only)"
+    lines += [f"  {'REGRESSION' if r in failing else 'within noise'} {r.describe()}" for r in comparison.regressions]
     if comparison.only_base:
         lines.append(f"  {len(comparison.only_base)} cell(s) only in the baseline (not compared)")
     if comparison.only_new:

@@ -29,7 +29,7 @@ def test_each_broken_rule_is_named() -> None:
     problems = contract_violations(model, snapshot, UpdateResult(touched=("0.weight",)), 1)
     assert any("non-finite" in p and "1.bias" in p for p in problems)
     assert any("did not declare" in p and "1.bias" in p for p in problems)
-    in_context = UpdateResult(touched=(), prompt_prefix={"iv0": "New fact. "})
+    in_context = UpdateResult(touched=(), prompt_prefix={"iv0": "New fact. "}, parametric=False)
     assert any("in-context" in p for p in contract_violations(model, snapshot, in_context, 1))
     assert any("empty request" in p for p in contract_violations(model, snapshot, UpdateResult(touched=("1.bias",)), 0))
 

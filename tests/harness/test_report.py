@@ -107,6 +107,23 @@ def test_gate_fails_on_a_planted_regression_and_passes_on_an_identical_run() -> 
     assert compare_runs(base, crashed, tolerances).failed
 
 
+def test_gate_says_whether_a_regression_is_beyond_the_intervals() -> None:
+    base = sample_run()
+    tolerances = parse_fail_on("direct_acc:0.02")
+    cell = "tiny-kg-rome-edit-leaf-k10"
+    # intervals are value +- 0.05: 0.90 -> 0.85 overlaps, 0.90 -> 0.70 does not
+    noisy = [make_result("rome", "edit", "leaf", 10, direct_acc=0.85) if r.case_id.startswith(cell) else r for r in base]
+    real = [make_result("rome", "edit", "leaf", 10, direct_acc=0.70) if r.case_id.startswith(cell) else r for r in base]
+    (within,) = compare_runs(base, noisy, tolerances).regressions
+    (beyond,) = compare_runs(base, real, tolerances).regressions
+    assert within.significant is False and "within noise" in within.describe()
+    assert beyond.significant is True and "significant" in beyond.describe()
+    # by default both fail the gate; with significant_only only the real one does
+    assert compare_runs(base, noisy, tolerances).failed
+    assert not compare_runs(base, noisy, tolerances, significant_only=True).failed
+    assert compare_runs(base, real, tolerances, significant_only=True).failed
+
+
 def test_relative_tolerance_and_bad_specs() -> None:
     (tol,) = parse_fail_on("direct_acc:5%")
     assert tol.relative and tol.allowed(0.8) == pytest.approx(0.04)
