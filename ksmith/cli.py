@@ -1,6 +1,7 @@
 """The `ksmith` command. Each package adds its own subcommands through a `register` function.
 
-Bad input (any `KsmithError`) is reported on stderr with exit code 2, never as a traceback.
+Bad input (any `KsmithError`, or a path that cannot be read or written) is reported on stderr with
+exit code 2, never as a traceback.
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KsmithError as exc:
         print(f"ksmith: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path that cannot be read or written: bad input, not a crash
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"ksmith: error: {where}{exc.strerror or exc}; check the path and its permissions", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ksmith: interrupted", file=sys.stderr)

@@ -23,6 +23,8 @@ cells of every scale (k dominates a cell's cost), so shards take similar times.
 
 from __future__ import annotations
 
+import difflib
+
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -104,8 +106,11 @@ class GridSpec:
         chosen = self.methods if self.methods is not None else tuple(sorted(methods))
         unknown = [name for name in chosen if name not in methods]
         if unknown:
+            close = {name: difflib.get_close_matches(name, methods, n=1) for name in unknown}
+            hints = "".join(f" Did you mean {m[0]!r} for {name!r}?" for name, m in close.items() if m)
             raise GridError(
-                f"unknown method(s) {unknown} in --ksmith-methods; registered: {', '.join(sorted(methods))}"
+                f"unknown method(s) {unknown} in --ksmith-methods.{hints} "
+                f"Registered: {', '.join(sorted(methods))} (`ksmith methods` lists them)"
             )
         cells = [
             GridCase(model, task, level, scale, method, seed)

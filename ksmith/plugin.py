@@ -230,6 +230,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "ksmith_case: a benchmark cell parametrised over the ksmith grid")
     config.stash[HARNESS_KEY] = build_harness(config)
     if not hasattr(config, "workerinput"):  # the controller (or a run without xdist)
+        harness = config.stash[HARNESS_KEY]
+        if harness.spec.methods is not None:  # names given: check them once, before collection
+            from ksmith.grid import GridError
+
+            try:
+                harness.spec.cases(_registered_tasks())
+            except GridError as exc:
+                raise pytest.UsageError(f"ksmith: {exc}") from None
         config.pluginmanager.register(ResultCollector(config), "ksmith-results")
 
 
