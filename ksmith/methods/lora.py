@@ -36,8 +36,16 @@ from ksmith.models.arch import Architecture, describe
 
 @dataclass(frozen=True)
 class LoRAHparams(Hparams):
-    """layers: blocks whose MLP projections get adapters (default: every block);
-    modules: "mlp_out" and/or "mlp_in"; rank / alpha: the adapter's rank and scaling."""
+    """layers: blocks whose MLP projections get adapters (default: FT-M's block, three quarters
+    up the stack; an explicit () = every block); modules: "mlp_out" and/or "mlp_in";
+    rank / alpha: the adapter's rank and scaling; stop_loss: stop once a whole epoch's step losses
+    are below it.
+
+    Measured on the default tiny-kg at k=1 (10 seeds x 3 levels): adapters on every block with
+    stop_loss 0.5 cost ~0.13 contextual accuracy (0.00 / 0.25 / 0.15 root / intermediate / leaf
+    over 5 seeds); the upper half (blocks 3-5) with stop_loss 0.1 cut that to 0.07 and block 4
+    alone to 0.04 at direct 1.0 and held-out paraphrase 0.97. On tiny-kg-small (2 blocks) the same
+    choice (block 1) cut the drop from 0.21 to 0.10 at direct and paraphrase 1.0."""
 
     layers: tuple[int, ...] = ()
     modules: tuple[str, ...] = ("mlp_out",)
@@ -47,7 +55,7 @@ class LoRAHparams(Hparams):
     steps: int = 40
     epochs: float = 3.0
     batch_size: int = 64
-    stop_loss: float = 0.5
+    stop_loss: float = 0.1
     weight_decay: float = 0.0
 
 
@@ -64,7 +72,9 @@ class LoRA(Method):
     Hparams = LoRAHparams
 
     def default_hparams(self, arch: Architecture) -> LoRAHparams:
-        return LoRAHparams(layers=tuple(range(arch.num_layers)))
+        from ksmith.methods.finetune import upper_layer
+
+        return LoRAHparams(layers=(upper_layer(arch),))
 
     def apply(self, model, tokenizer, request: UpdateRequest) -> UpdateResult:
         from peft import LoraConfig, get_peft_model
