@@ -1,6 +1,6 @@
 """Fine-tuning editors: FT-L and FT-M, the constrained fine-tuning baselines of the editing literature.
 
-Both fine-tune the weights of one MLP projection (by default one middle block's output projection)
+Both fine-tune the weights of one MLP projection (by default the output projection of the block three quarters up)
 toward the new object on the interventions' held-in prompts; they differ in the objective and the
 constraint:
 
@@ -61,12 +61,13 @@ def parameter_names(arch: Architecture, layers: tuple[int, ...], modules: tuple[
 
 
 def middle_layer(arch: Architecture) -> int:
-    """The lower middle block of the stack (FT-L's default, as in its ROME-paper setup)."""
+    """The lower middle block of the stack (the fallback when `layers` is empty, as in FT-L's
+    ROME-paper setup)."""
     return max(0, (arch.num_layers - 1) // 2)
 
 
 def upper_layer(arch: Architecture) -> int:
-    """The block three quarters up the stack (FT-M's default).
+    """The block three quarters up the stack (FT-M's, FT-L's and LoRA's default).
 
     On tiny-kg-small (2 blocks) tuning the upper block instead of the lower one cut the contextual
     accuracy drop at k=1 from 0.15 to 0.08 at the same direct accuracy (1.0); EasyEdit's FT-M
@@ -87,8 +88,8 @@ def select(batch: TokenBatch, idx: list[int]) -> TokenBatch:
 class FTHparams(Hparams):
     """Hyper-parameters shared by FT-L and FT-M.
 
-    layers:        blocks whose MLP projection is tuned (default: FT-L the lower-middle block,
-                   FT-M the block three quarters up).
+    layers:        blocks whose MLP projection is tuned (default: the block three quarters up,
+                   `upper_layer`, for both; () = the lower-middle block).
     modules:       which projections in those blocks ("mlp_out", "mlp_in").
     steps/epochs:  at least `steps` Adam steps and at least `epochs` passes over the pairs.
     stop_loss:     stop once a whole epoch's step losses are below this (0 = never): edits that
@@ -176,10 +177,14 @@ class FTL(FineTuneEditor):
     """FT-L: first-target-token loss, one MLP output projection, L-inf bounded around the original."""
 
     def default_hparams(self, arch: Architecture) -> FTHparams:
-        # The published bound (5e-4 on GPT-2 XL) lets a small model's edit barely move; 0.05 is the
-        # tightest that reached the new object on tiny-kg (0.01 and 0.02 did not; see the bench).
+        # The published bound (5e-4 on GPT-2 XL) lets a small model's edit barely move. 0.05 on the
+        # middle block reached the new object on tiny-kg-small but not on the default tiny-kg
+        # (6 blocks; k=1, 10 seeds x 3 levels: direct 0.12, held-out paraphrase 0.13). There a
+        # bound of 0.5 on FT-M's upper block gave 0.97 / 0.67 at no contextual drop (0.2: 0.56 /
+        # 0.33 on the middle block); on tiny-kg-small it trades direct 0.98 -> 0.91 for a
+        # contextual drop of 0.05 instead of 0.12.
         return FTHparams(
-            layers=(middle_layer(arch),), objective="prompt_last", norm_bound=0.05, lr=1e-2, steps=50
+            layers=(upper_layer(arch),), objective="prompt_last", norm_bound=0.5, lr=1e-2, steps=50
         )
 
 
