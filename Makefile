@@ -19,11 +19,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 # The default grid: every registered method on tiny-kg, 3 levels, k = 1, 10, 100; writes reports/latest.
 bench: $(STAMP)
-	$(PYTEST) bench -n $(BENCH_WORKERS) -m "not findings" $(BENCH_ARGS)
+	$(PYTEST) bench -n $(BENCH_WORKERS) $(BENCH_ARGS)
 
 # The pipeline end to end on the small world and tiny-kg-small (under two minutes).
 smoke: $(STAMP)
-	$(PYTEST) bench -n $(BENCH_WORKERS) -m "not findings" --ksmith-grid smoke $(BENCH_ARGS)
+	$(PYTEST) bench -n $(BENCH_WORKERS) --ksmith-grid smoke $(BENCH_ARGS)
 
 # The grid behind the findings report, then the report itself (see README, "Findings").
 FINDINGS_DIR ?= reports/findings

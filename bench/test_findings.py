@@ -10,7 +10,8 @@ forget quality). Runs only when selected, as the README says (the committed repo
         --ksmith-levels root,intermediate,leaf --ksmith-scales 1,4,16,64
     ksmith findings reports/findings/latest
 
-Without `-m findings` these cells are skipped (so `make bench` runs each cell once, in test_update).
+Without `-m findings` these cells are deselected (`bench/conftest.py`), so `make bench` runs each
+cell once, in test_update.
 """
 
 from __future__ import annotations
@@ -28,10 +29,6 @@ pytestmark = pytest.mark.findings
 ORACLE_MAX_SCALE = int(os.environ.get("KSMITH_FINDINGS_ORACLE_MAX_K", "1"))
 
 
-def _selected(config: pytest.Config) -> bool:
-    return "findings" in (config.option.markexpr or "")
-
-
 def _oracle_config(spec: str):
     """The tiny-kg config of a model spec (the oracle must be trained the same way), else None."""
     from ksmith.models.tiny import TinyConfig
@@ -40,10 +37,6 @@ def _oracle_config(spec: str):
 
 
 def test_findings_cell(request: pytest.FixtureRequest, ksmith_case) -> None:
-    if not _selected(request.config):
-        pytest.skip(
-            "the findings grid runs only when selected: pytest bench -m findings"
-        )
     from ksmith.metrics import compute
     from ksmith.metrics.drift import capture, drift, fixed_prompts
     from ksmith.metrics.efficiency import efficiency, peak_memory_mb
