@@ -221,3 +221,14 @@ def test_options_are_also_ini_keys(pytester: pytest.Pytester) -> None:
     assert "--ksmith-scales" in result.stderr.str()
     pytester.makeini("[pytest]\nksmith_scales = 1,10\nksmith_grid = smoke\n")
     assert pytester.runpytest_inprocess().ret == 0
+
+
+def test_sequential_mode_applies_the_batches_one_after_another(bench: pytest.Pytester) -> None:
+    result = run(bench, "-n", "0", "--ksmith-methods", "fake-edit", "--ksmith-scales", "2", "--ksmith-tasks", "edit",
+                 "--ksmith-mode", "sequential", "--ksmith-sequential-batch", "1")
+    result.assert_outcomes(passed=1)
+    (line,) = [json.loads(text) for text in (bench.path / "reports" / "latest" / "results.jsonl").read_text().splitlines()]
+    assert line["status"] == "passed"
+    # two batches of one fact each: the earliest batch is re-probed after the last one
+    assert "seq_earliest_retained" in line["metrics"], sorted(line["metrics"])
+    assert "direct_acc" in line["metrics"]
