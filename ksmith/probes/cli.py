@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from ksmith.errors import DatasetError
 from ksmith.probes.dataset import Dataset
 from ksmith.probes.generate import build_dataset
 from ksmith.probes.types import PROBE_TYPES, TASKS
@@ -35,10 +34,7 @@ def _run(args: argparse.Namespace) -> int:
     domains = args.domains.split(",") if args.domains else None
     ds = build_dataset(world, args.task, args.level, args.scale, args.seed, domains)
     if args.out:
-        try:
-            ds.to_jsonl(args.out)
-        except OSError as exc:
-            raise DatasetError(f"cannot write {exc.filename or args.out}: {exc.strerror or exc}") from None
+        ds.to_jsonl(args.out)
     print(summary(ds) + (f" -> {args.out}" if args.out else ""))
     return 0
 

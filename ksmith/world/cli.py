@@ -6,7 +6,6 @@ import argparse
 from collections import Counter
 
 from ksmith.cache import atomic_write_text
-from ksmith.errors import WorldError
 from ksmith.world.builders import build_world
 from ksmith.world.domains import DOMAINS
 from ksmith.world.io import load_world
@@ -28,13 +27,10 @@ def _run(args: argparse.Namespace) -> int:
         world = load_world(args.source, args.schema)
     else:
         world = build_world(args.domains.split(","), args.size, args.seed)
-    try:
-        if args.out:
-            world.save(args.out)
-        if args.corpus:
-            atomic_write_text(args.corpus, "\n".join(world.corpus()) + "\n")
-    except OSError as exc:
-        raise WorldError(f"cannot write {exc.filename or 'the output'}: {exc.strerror or exc}") from None
+    if args.out:
+        world.save(args.out)
+    if args.corpus:
+        atomic_write_text(args.corpus, "\n".join(world.corpus()) + "\n")
     print(summary(world) + (f" -> {args.out}" if args.out else ""))
     return 0
 
