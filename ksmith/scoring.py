@@ -217,13 +217,11 @@ class Scorer:
         import torch
 
         width = max(len(row) for row in rows)
-        ids = torch.zeros((len(rows), width), dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):
-            ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-            mask[i, : len(row)] = 1
         device = self._device()
-        out = self.model.lm(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
+        # Padded on the host as lists, then one transfer each: no per-row copies to the accelerator.
+        ids = torch.tensor([row + [0] * (width - len(row)) for row in rows], dtype=torch.long, device=device)
+        mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in rows], dtype=torch.long, device=device)
+        out = self.model.lm(input_ids=ids, attention_mask=mask, use_cache=False)
         return out.logits.float()
 
     def _truncate(self, ctx: list[int], cont: list[int]) -> list[int]:

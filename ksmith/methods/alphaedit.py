@@ -82,6 +82,6 @@ class AlphaEdit(MEMIT):
     def solve(self, hp: Any, moment: torch.Tensor, keys: torch.Tensor, resid: torch.Tensor,
               state: torch.Tensor) -> torch.Tensor:
         projector = state
-        eye = torch.eye(projector.shape[0], dtype=projector.dtype)
+        eye = torch.eye(projector.shape[0], dtype=projector.dtype, device=projector.device)
         a = projector @ (keys.t() @ keys) + hp.l2 * float(moment.trace()) * eye
         return torch.linalg.solve(a, projector @ keys.t() @ resid)

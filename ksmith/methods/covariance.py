@@ -86,11 +86,12 @@ def sample_corpus(model: nn.Module, tokenizer, n: int, length: int, seed: int) -
     device = next(model.parameters()).device
     vocab = int(model.get_input_embeddings().weight.shape[0])
     special = set(getattr(tokenizer, "all_special_ids", []) or [])
-    allowed = torch.tensor([i for i in range(vocab) if i not in special] or list(range(vocab)))
+    # A host-side pool drawn from with the (forked, seeded) CPU RNG: the same starts on any device.
+    allowed = torch.tensor([i for i in range(vocab) if i not in special] or list(range(vocab)), device="cpu")
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        starts = allowed[torch.randint(len(allowed), (n, 1))].to(device)
+        starts = allowed[torch.randint(len(allowed), (n, 1), device="cpu")].to(device)
         out = model.generate(
             input_ids=starts,
             attention_mask=torch.ones_like(starts),
@@ -134,12 +135,10 @@ def _text_batches(tokenizer, texts: Sequence[str], batch_size: int, max_len: int
         if not encoded:
             continue
         width = max(len(e) for e in encoded)
-        ids = torch.full((len(encoded), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(encoded), width), dtype=torch.long)
-        for r, e in enumerate(encoded):
-            ids[r, : len(e)] = torch.tensor(e)
-            mask[r, : len(e)] = 1
-        yield ids.to(device), mask.to(device)
+        fill = [width - len(e) for e in encoded]
+        ids = torch.tensor([e + [pad] * f for e, f in zip(encoded, fill)], dtype=torch.long, device=device)
+        mask = torch.tensor([[1] * len(e) + [0] * f for e, f in zip(encoded, fill)], dtype=torch.long, device=device)
+        yield ids, mask
 
 
 def key_second_moment(

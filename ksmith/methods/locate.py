@@ -179,23 +179,20 @@ def prompt_batch(
     width = max(len(s) for s in seqs)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     n = len(seqs)
-    input_ids = torch.full((n, width), pad, dtype=torch.long)
-    attention = torch.zeros((n, width), dtype=torch.long)
-    target_mask = torch.zeros((n, width), dtype=torch.bool)
-    target_next = torch.zeros((n, width), dtype=torch.long)
-    for r, seq in enumerate(seqs):
-        input_ids[r, : len(seq)] = torch.tensor(seq)
-        attention[r, : len(seq)] = 1
-        target_mask[r, : len(seq)] = torch.tensor(tmasks[r])
-        target_next[r, : len(seq)] = torch.tensor(tnexts[r])
+    # Padded on the host as lists, then one transfer per tensor (no per-row copies to the device).
+    fill = [width - len(seq) for seq in seqs]
+    input_ids = torch.tensor([s + [pad] * f for s, f in zip(seqs, fill)], dtype=torch.long, device=device)
+    attention = torch.tensor([[1] * len(s) + [0] * f for s, f in zip(seqs, fill)], dtype=torch.long, device=device)
+    target_mask = torch.tensor([m + [False] * f for m, f in zip(tmasks, fill)], dtype=torch.bool, device=device)
+    target_next = torch.tensor([t + [0] * f for t, f in zip(tnexts, fill)], dtype=torch.long, device=device)
     return PromptBatch(
-        input_ids=input_ids.to(device),
-        attention_mask=attention.to(device),
+        input_ids=input_ids,
+        attention_mask=attention,
         owner=torch.tensor(owners, dtype=torch.long, device=device),
         key_pos=torch.tensor(keys, dtype=torch.long, device=device),
         last_pos=torch.tensor(lasts, dtype=torch.long, device=device),
-        target_mask=target_mask.to(device),
-        target_next=target_next.to(device),
+        target_mask=target_mask,
+        target_next=target_next,
         avoid=torch.tensor(
             [target_ids(tokenizer, a)[0] if a else -1 for a in (avoid or [None] * n)],
             dtype=torch.long, device=device,

@@ -99,6 +99,34 @@ class MEMIT(Method):
         a = hp.mom2_weight * moment.shape[0] * moment + keys.t() @ keys
         return torch.linalg.solve(a, keys.t() @ resid)
 
+    @torch.no_grad()
+    def value_shift(self, model: Any, tokenizer: Any, arch: Architecture, layer: int,
+                    targets: list, hp: Any, resid: torch.Tensor) -> torch.Tensor:
+        """The change of block `layer`'s MLP output projection output that shifts the residual
+        stream by `resid` [n, d] at the key tokens.
+
+        Without a post-MLP norm the two are the same. With one (Gemma 2/3), the projection output
+        `y` reaches the residual as `norm(y) = w ⊙ y / rms(y)`: invariant to the scale of `y`, so
+        the MLP's contribution always has `rms(norm(y) / w) = 1` and a shift can be realised only up
+        to that one constraint. `y' ∝ (norm(y) + resid) / w` gives `norm(y') = (norm(y) + resid) / s`
+        with `s = rms((norm(y) + resid) / w)`, which is 1 to first order in the shift: the wanted
+        direction, its size up to that factor. `y'` is scaled back to `y`'s RMS so the MLP's output
+        keeps its size (`w` read as `norm(1)`, which covers both RMSNorm conventions, `w` and `1 + w`).
+        Writing `resid` into `y` as it is would instead be multiplied by `w / rms(y)`.
+        """
+        if arch.mlp_post_norm is None:
+            return resid
+        module = arch.mlp_out_module(layer)
+        _, y = read_keys_and_outputs(model, tokenizer, targets, module, module, hp.key_position, hp.chunk)
+        norm = model.get_submodule(arch.mlp_residual_module(layer))
+        dtype = next(norm.parameters()).dtype
+        gain = norm(torch.ones(1, y.shape[1], dtype=dtype, device=y.device)).float()[0]
+        gain = torch.where(gain.abs() < 1e-3, torch.full_like(gain, 1e-3).copysign(gain), gain)
+        wanted = norm(y.to(dtype)).float() + resid
+        raw = wanted / gain
+        rms = lambda v: v.pow(2).mean(dim=1, keepdim=True).sqrt().clamp(min=1e-12)  # noqa: E731
+        return raw * (rms(y) / rms(raw)) - y
+
     def apply(self, model: Any, tokenizer: Any, request: UpdateRequest) -> UpdateResult:
         start = time.perf_counter()
         arch = describe(model)
@@ -111,8 +139,10 @@ class MEMIT(Method):
 
         stats = {layer: key_stats(model, tokenizer, arch, layer, hp) for layer in layers}
         last = layers[-1]
+        # The value is a shift of the residual stream: optimise it where the MLP's contribution
+        # enters it (after Gemma 2/3's post-MLP norm; the projection's output elsewhere).
         values = optimise_values(
-            model, tokenizer, targets, arch.mlp_out_module(last), hp.key_position, hp.value_settings()
+            model, tokenizer, targets, arch.mlp_residual_module(last), hp.key_position, hp.value_settings()
         )
         _, h0 = read_keys_and_outputs(
             model, tokenizer, targets, arch.mlp_out_module(last), arch.block(last), hp.key_position, hp.chunk
@@ -123,7 +153,7 @@ class MEMIT(Method):
                 model, tokenizer, targets, arch.mlp_out_module(layer), arch.block(last),
                 hp.key_position, hp.chunk,
             )
-            resid = (z - h) / (len(layers) - idx)
+            resid = self.value_shift(model, tokenizer, arch, layer, targets, hp, (z - h) / (len(layers) - idx))
             moment = stats[layer].moment.to(keys.dtype)
             state = self.prepare(model, tokenizer, arch, hp, request, layer, moment)
             update_t = self.solve(hp, moment, keys, resid, state)

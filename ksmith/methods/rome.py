@@ -86,7 +86,7 @@ def default_layer(arch: Architecture, key_position: str | None = None) -> int:
 def regularised(moment: torch.Tensor, ridge: float) -> torch.Tensor:
     """C + ridge * mean(diag C) * I (scale-free ridge)."""
     scale = float(moment.diagonal().mean().clamp(min=1e-12))
-    return moment + ridge * scale * torch.eye(moment.shape[0], dtype=moment.dtype)
+    return moment + ridge * scale * torch.eye(moment.shape[0], dtype=moment.dtype, device=moment.device)
 
 
 @register_method("rome", family=("edit", "unlearn"))

@@ -100,14 +100,15 @@ def tokenize_pairs(tokenizer, pairs: Sequence[TrainPair], device: torch.device |
         starts.append(start)
     width = max(len(r) for r in rows)
     pad = _pad_id(tokenizer)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    attn = torch.zeros((len(rows), width), dtype=torch.long)
-    tmask = torch.zeros((len(rows), width), dtype=torch.bool)
-    for b, (row, start) in enumerate(zip(rows, starts)):
-        ids[b, : len(row)] = torch.tensor(row, dtype=torch.long)
-        attn[b, : len(row)] = 1
-        tmask[b, start : len(row)] = True
-    return TokenBatch(ids.to(device), attn.to(device), tmask.to(device))
+    # Padded on the host as lists, then one transfer per tensor (no per-row copies to the device).
+    fill = [width - len(r) for r in rows]
+    ids = torch.tensor([r + [pad] * f for r, f in zip(rows, fill)], dtype=torch.long, device=device)
+    attn = torch.tensor([[1] * len(r) + [0] * f for r, f in zip(rows, fill)], dtype=torch.long, device=device)
+    tmask = torch.tensor(
+        [[False] * s + [True] * (len(r) - s) + [False] * f for r, s, f in zip(rows, starts, fill)],
+        dtype=torch.bool, device=device,
+    )
+    return TokenBatch(ids, attn, tmask)
 
 
 def target_logits(model, batch: TokenBatch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -189,7 +190,7 @@ def minibatches(n: int, batch_size: int, steps: int, generator: torch.Generator)
     size = max(1, min(batch_size, n))
     done = 0
     while done < steps:
-        order = torch.randperm(n, generator=generator).tolist()
+        order = torch.randperm(n, generator=generator, device="cpu").tolist()  # indices only: host
         for lo in range(0, n, size):
             if done >= steps:
                 return

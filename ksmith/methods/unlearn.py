@@ -160,7 +160,7 @@ class FineTuneUnlearner(Method):
     def neutral_pairs(self, pairs: list[TrainPair], generator: torch.Generator) -> list[TrainPair]:
         """Each forget prompt with a vague answer (drawn by the seeded generator)."""
         answers = vague_answers()
-        picks = torch.randint(len(answers), (len(pairs),), generator=generator).tolist()
+        picks = torch.randint(len(answers), (len(pairs),), generator=generator, device="cpu").tolist()
         return [TrainPair(p.prompt, " " + answers[i]) for p, i in zip(pairs, picks)]
 
     def objective(
@@ -400,7 +400,8 @@ class RMU(FineTuneUnlearner):
         generator = torch.Generator().manual_seed(data.seed)
         with torch.no_grad():
             base = activations(select(data.forget, list(range(min(len(data.forget), hp.batch_size)))))
-            direction = torch.rand(base.shape[-1], generator=generator).to(base.device)
+            # Drawn from the CPU generator (the same direction on any device), then moved.
+            direction = torch.rand(base.shape[-1], generator=generator, device="cpu").to(base.device)
             control = direction / direction.norm() * hp.steering_coeff * base.norm(dim=-1).mean()
 
         def step_loss(step: int) -> torch.Tensor:

@@ -94,14 +94,15 @@ def capture(
                     "a drift prompt tokenises to nothing; drop empty prompts"
                 )
             width = max(len(r) for r in rows)
-            ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-            mask = torch.zeros((len(rows), width), dtype=torch.long)
-            for i, r in enumerate(rows):
-                ids[i, : len(r)] = torch.tensor(r)
-                mask[i, : len(r)] = 1
+            ids = torch.tensor(
+                [list(r) + [pad_id] * (width - len(r)) for r in rows], dtype=torch.long, device=device
+            )
+            mask = torch.tensor(
+                [[1] * len(r) + [0] * (width - len(r)) for r in rows], dtype=torch.long, device=device
+            )
             out = lm(
-                input_ids=ids.to(device),
-                attention_mask=mask.to(device),
+                input_ids=ids,
+                attention_mask=mask,
                 output_hidden_states=True,
             )
             last = torch.tensor([len(r) - 1 for r in rows], device=device)

@@ -90,8 +90,9 @@ class MatrixGeometry:
 
 def random_update(before: torch.Tensor, norm: float, seed: int) -> torch.Tensor:
     """A Gaussian matrix shaped like `before`, scaled to Frobenius norm `norm` (seeded, own generator)."""
+    # Drawn on the CPU from a CPU generator (the same noise whatever the model's device), then moved.
     gen = torch.Generator().manual_seed(seed)
-    noise = torch.randn(before.shape, generator=gen, dtype=torch.float64)
+    noise = torch.randn(before.shape, generator=gen, dtype=torch.float64, device="cpu").to(before.device)
     return noise * (norm / float(torch.linalg.matrix_norm(noise)))
 
 

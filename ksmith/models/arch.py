@@ -15,7 +15,14 @@ from ksmith.errors import ModelError
 
 @dataclass(frozen=True)
 class Architecture:
-    """Module paths of one architecture (dotted names as in `model.named_modules()`)."""
+    """Module paths of one architecture (dotted names as in `model.named_modules()`).
+
+    mlp_post_norm: per block, relative: a norm applied to the MLP's output *before* it is added to
+    the residual stream (Gemma 2 and Gemma 3 have one, `post_feedforward_layernorm`; None for every
+    other layout here). Methods that write a residual-stream shift into the MLP output projection
+    (MEMIT, AlphaEdit) must pass it through the inverse of that norm; see
+    `ksmith.methods.memit.MEMIT.value_shift`.
+    """
 
     model_type: str
     blocks: str  # the ModuleList of transformer blocks, e.g. "transformer.h"
@@ -27,6 +34,7 @@ class Architecture:
     lm_head: str  # absolute: output projection
     conv1d: bool  # True: weights are [in, out] (GPT-2 Conv1D); False: nn.Linear [out, in]
     num_layers: int
+    mlp_post_norm: str | None = None
 
     def block(self, i: int) -> str:
         return f"{self.blocks}.{i}"
@@ -44,6 +52,21 @@ class Architecture:
         """Parameter name of the MLP output projection's weight in block `i`."""
         return f"{self.mlp_out_module(i)}.weight"
 
+    def mlp_residual_module(self, i: int) -> str:
+        """The module whose output block `i` adds to the residual stream for its MLP: the post-MLP
+        norm where there is one, else the MLP output projection itself."""
+        if self.mlp_post_norm is None:
+            return self.mlp_out_module(i)
+        return f"{self.blocks}.{i}.{self.mlp_post_norm}"
+
+    def module_names(self) -> list[str]:
+        """Every module path this description names (for checking it against a model)."""
+        names = [self.blocks, self.final_norm, self.embed, self.lm_head]
+        for i in range(self.num_layers):
+            names += [self.block(i), self.mlp_in_module(i), self.mlp_out_module(i), self.attn_module(i)]
+            names.append(self.mlp_residual_module(i))
+        return list(dict.fromkeys(names))
+
 
 _LLAMA_LIKE = dict(
     blocks="model.layers",
@@ -55,6 +78,11 @@ _LLAMA_LIKE = dict(
     lm_head="lm_head",
     conv1d=False,
 )
+
+#: Gemma 2 and Gemma 3: Llama's names plus norms before and after the MLP
+#: (`pre_feedforward_layernorm`, `post_feedforward_layernorm`); the post-norm sits between the
+#: MLP output projection and the residual stream.
+_GEMMA2_LIKE = dict(_LLAMA_LIKE, mlp_post_norm="post_feedforward_layernorm")
 
 #: model_type -> fields of `Architecture` (all but model_type and num_layers).
 ARCHITECTURES: dict[str, dict[str, Any]] = {
@@ -68,12 +96,35 @@ ARCHITECTURES: dict[str, dict[str, Any]] = {
         lm_head="lm_head",
         conv1d=True,
     ),
+    # GPT-J: parallel attention and MLP, nn.Linear projections (ROME/MEMIT's GPT-J-6B runs).
+    "gptj": dict(
+        blocks="transformer.h",
+        mlp_in="mlp.fc_in",
+        mlp_out="mlp.fc_out",
+        attn="attn",
+        final_norm="transformer.ln_f",
+        embed="transformer.wte",
+        lm_head="lm_head",
+        conv1d=False,
+    ),
+    # GPT-NeoX / Pythia: parallel residual by default; the MLP output still adds to the residual.
+    "gpt_neox": dict(
+        blocks="gpt_neox.layers",
+        mlp_in="mlp.dense_h_to_4h",
+        mlp_out="mlp.dense_4h_to_h",
+        attn="attention",
+        final_norm="gpt_neox.final_layer_norm",
+        embed="gpt_neox.embed_in",
+        lm_head="lm_head",  # transformers 5 renamed Pythia's embed_out
+        conv1d=False,
+    ),
     "llama": _LLAMA_LIKE,
     "qwen2": _LLAMA_LIKE,
     "qwen3": _LLAMA_LIKE,
     "mistral": _LLAMA_LIKE,
     "gemma": _LLAMA_LIKE,
-    "gemma2": _LLAMA_LIKE,
+    "gemma2": _GEMMA2_LIKE,
+    "gemma3_text": _GEMMA2_LIKE,
 }
 
 
