@@ -52,8 +52,10 @@ OPTIONS: dict[str, tuple[str, str | None]] = {
     "baseline": ("results.jsonl or run directory to compare with at the end of the session", None),
     "fail-on": ("tolerances for --ksmith-baseline: METRIC:DELTA[,...], e.g. direct_acc:0.02", None),
     "device": ("torch device (default: cuda when available, one GPU per xdist worker; else cpu)", None),
-    "dtype": ("model dtype: float32 (default), bfloat16, float16", None),
+    "dtype": ("model dtype: float32, bfloat16, float16 (default: bfloat16 on CUDA, float32 on CPU)", None),
     "batch-size": ("scoring batch size", "64"),
+    "hparams": ("YAML or JSON file of method hyper-parameters: method -> model type or spec ('*' = every model) -> field -> value", None),
+    "cov-corpus": ("text file (one text per line) for ROME/MEMIT/AlphaEdit key statistics (default: text sampled from the model)", None),
     "protocols": ("comma-separated scoring protocols", "mcq,mcq_norm,prob_compare,token_acc"),
 }
 GRID_FIELDS = ("models", "methods", "tasks", "levels", "scales", "seeds", "domains", "world-size", "mode", "shard")
@@ -79,6 +81,7 @@ class Harness:
     protocols: tuple[str, ...]
     rootdir: Path
     sequential_batch: int | None = None  # None: k/10 (at least 1)
+    hparams: Any = None  # ksmith.methods.overrides.HparamOverrides (file + --ksmith-hparam)
     finished: Mapping[str, Any] | None = None  # resume_key -> CaseResult, loaded on first use
 
     def sequential_batch_for(self, scale: int) -> int:
@@ -141,6 +144,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="skip cases whose result (same grid key, hashes and code version) is already in the report dir",
     )
     parser.addini("ksmith_resume", "resume by default (true/false)", type="bool", default=False)
+    group.addoption(
+        "--ksmith-hparam",
+        dest="ksmith_hparam",
+        action="append",
+        default=[],
+        metavar="METHOD.FIELD=VALUE",
+        help="set one method hyper-parameter for every model (repeatable; wins over --ksmith-hparams), e.g. rome.layer=5",
+    )
 
 
 def _raw(config: pytest.Config, name: str) -> str | None:
@@ -188,6 +199,14 @@ def build_harness(config: pytest.Config) -> Harness:
         resume = config.getoption("ksmith_resume")
         if resume is None:
             resume = bool(config.getini("ksmith_resume"))
+        from ksmith.methods.overrides import HparamError, HparamOverrides
+
+        try:
+            hparams = HparamOverrides.build(
+                _raw(config, "hparams"), config.getoption("ksmith_hparam") or (), _raw(config, "cov-corpus")
+            )
+        except HparamError as exc:  # bad hyper-parameters: exit 2 with the valid fields, no traceback
+            pytest.exit(f"ksmith: {exc}", returncode=2)
     except KsmithError as exc:
         raise pytest.UsageError(f"ksmith: {exc}") from None
     return Harness(
@@ -202,6 +221,7 @@ def build_harness(config: pytest.Config) -> Harness:
         protocols=protocols,
         rootdir=rootdir,
         sequential_batch=int(sequential_raw) if sequential_raw else None,
+        hparams=hparams,
     )
 
 

@@ -26,9 +26,9 @@ import torch
 from ksmith.methods.base import UpdateRequest
 from ksmith.methods.covariance import accumulate
 from ksmith.methods.locate import prompt_batch
-from ksmith.methods.memit import MEMIT, MEMITHparams
+from ksmith.methods.memit import MEMIT, MEMITHparams, published_fields
 from ksmith.methods.registry import register_method
-from ksmith.models.arch import Architecture
+from ksmith.models.arch import Architecture, published_family
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def null_space_projector(moment: torch.Tensor, threshold: float) -> torch.Tensor
     values, vectors = torch.linalg.eigh(moment.double())
     small = values < threshold * values.max().clamp(min=1e-30)
     basis = vectors[:, small]
-    return (basis @ basis.t()).to(moment.dtype)
+    return basis @ basis.t()  # float64, like every solve here
 
 
 def retain_moment(model: Any, tokenizer: Any, module: str, request: UpdateRequest) -> torch.Tensor | None:
@@ -60,7 +60,21 @@ def retain_moment(model: Any, tokenizer: Any, module: str, request: UpdateReques
     rows = [(0, f"{r.prompt} {r.answer}", "", None) for r in request.retain]
     batch = prompt_batch(tokenizer, rows, "prompt_last", device)
     total, count = accumulate(model, module, [(batch.input_ids, batch.attention_mask)])
-    return (total / count).float()
+    return total / count  # float64
+
+
+#: AlphaEdit's published settings, MEMIT's row shape plus the null-space threshold. Sources
+#: (EasyEdit, commit 14cea82): hparams/AlphaEdit/gpt2-xl.yaml (layers 13-17 of 48, 20 steps, lr 0.5,
+#: decay 0.5, clamp 0.75, KL 0.0625, λ 20000, threshold 2e-2), hparams/AlphaEdit/gpt-j-6B.yaml (3-8
+#: of 28, 25, 0.5, 0.5, 0.75, 0.0625, 15000, 2e-2) and hparams/AlphaEdit/llama3-8b.yaml (4-8 of 32,
+#: 25, lr 0.1, decay 0.5, clamp 0.75, 0.0625, 15000, 2e-2; Llama-3-8B's d_ff 14336). Not taken:
+#: their `L2` (10, or 1 for Qwen2.5) is an absolute ridge on unnormalised keys; ksmith's `l2` is in
+#: units of tr(C), so it keeps the value measured on tiny-kg (see `AlphaEditHparams`).
+PUBLISHED: dict[str, tuple] = {
+    "gpt2-xl": (13, 17, 48, 20, 0.5, 0.5, 0.75, 0.0625, 20000, 6400, 2e-2),
+    "gpt-j": (3, 8, 28, 25, 0.5, 0.5, 0.75, 0.0625, 15000, 16384, 2e-2),
+    "llama": (4, 8, 32, 25, 0.1, 0.5, 0.75, 0.0625, 15000, 14336, 2e-2),
+}
 
 
 @register_method("alphaedit", family=("edit", "unlearn"))
@@ -68,8 +82,11 @@ class AlphaEdit(MEMIT):
     Hparams = AlphaEditHparams
 
     def default_hparams(self, arch: Architecture) -> AlphaEditHparams:
-        base = super().default_hparams(arch)
-        return AlphaEditHparams(key_position=base.key_position, layers=base.layers)
+        if arch.profile == "tiny-kg":
+            base = super().default_hparams(arch)
+            return AlphaEditHparams(key_position=base.key_position, layers=base.layers)
+        threshold = PUBLISHED[published_family(arch)][10]
+        return AlphaEditHparams(**published_fields(arch, PUBLISHED), null_threshold=threshold)
 
     def prepare(self, model: Any, tokenizer: Any, arch: Architecture, hp: Any,
                 request: UpdateRequest, layer: int, moment: torch.Tensor) -> torch.Tensor:
@@ -82,6 +99,7 @@ class AlphaEdit(MEMIT):
     def solve(self, hp: Any, moment: torch.Tensor, keys: torch.Tensor, resid: torch.Tensor,
               state: torch.Tensor) -> torch.Tensor:
         projector = state
+        keys, resid = keys.double(), resid.double()
         eye = torch.eye(projector.shape[0], dtype=projector.dtype, device=projector.device)
         a = projector @ (keys.t() @ keys) + hp.l2 * float(moment.trace()) * eye
         return torch.linalg.solve(a, projector @ keys.t() @ resid)

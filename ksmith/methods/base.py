@@ -87,6 +87,12 @@ class Method(ABC):
     def default_hparams(self, arch: Any) -> Hparams:
         return self.Hparams()
 
+    def prepare(self, model: Any, tokenizer: Any) -> dict[str, float]:
+        """Work that depends on the model but on no request (ROME/MEMIT/AlphaEdit: the key
+        statistics), done ahead so the harness can time it apart from the update; returns timings
+        (`stats_s`: seconds spent, 0 when cached). `apply` never relies on it having run."""
+        return {}
+
     @abstractmethod
     def apply(self, model: Any, tokenizer: Any, request: UpdateRequest) -> UpdateResult:
         """Apply `T(θ; e, c)` in place to `model`; return what was touched."""

@@ -53,15 +53,21 @@ class KeyStats:
 
 
 def weights_hash(model: nn.Module, skip_prefixes: Sequence[str] = ()) -> str:
-    """Content hash of the model's parameters (names, shapes, dtypes, bytes), minus `skip_prefixes`."""
-    digest = hashlib.blake2b(digest_size=16)
+    """Content hash of the model's parameters (names, shapes, dtypes, on-device fingerprints),
+    minus `skip_prefixes`.
+
+    Built from `ksmith.models.snapshot.fingerprint`, computed where each tensor lives: no host
+    copy of the model per call (an 8B model would cost 16 GB of transfers per case).
+    """
+    from ksmith.models.snapshot import fingerprint
+
+    parts = []
     for name, param in model.named_parameters():
         if any(name.startswith(p) for p in skip_prefixes):
             continue
-        tensor = param.detach().to("cpu").contiguous()
-        digest.update(f"{name}|{tuple(tensor.shape)}|{tensor.dtype}".encode())
-        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
-    return digest.hexdigest()
+        parts.append((name, tuple(param.shape), str(param.dtype), fingerprint(param)))
+    prints = torch.stack([p[3] for p in parts]).tolist() if parts else []
+    return cache.stable_hash([(n, s, d, f) for (n, s, d, _), f in zip(parts, prints)])
 
 
 def read_corpus(path: str | Path) -> list[str]:
@@ -76,12 +82,17 @@ def read_corpus(path: str | Path) -> list[str]:
 
 
 @torch.no_grad()
-def sample_corpus(model: nn.Module, tokenizer, n: int, length: int, seed: int) -> list[list[int]]:
+def sample_corpus(
+    model: nn.Module, tokenizer, n: int, length: int, seed: int, batch_size: int = 64
+) -> list[list[int]]:
     """`n` token sequences of `length` sampled from the model (temperature 1, no top-k/p), seeded.
 
     Each starts from a token drawn uniformly from the non-special vocabulary (a model without a BOS
-    token has no better neutral start); what follows is the model's own distribution. Sampling
-    runs inside `fork_rng`, so the caller's RNG state is left as it was.
+    token has no better neutral start); what follows is the model's own distribution. Sampled in
+    batches of `batch_size` with the KV cache (`use_cache=True`: each new token costs one
+    position, not a pass over the whole prefix). Batch `b` is seeded with `seed + b`, so the
+    sequences do not depend on how many are asked for after them. Sampling runs inside
+    `fork_rng`, so the caller's RNG state is left as it was.
     """
     device = next(model.parameters()).device
     vocab = int(model.get_input_embeddings().weight.shape[0])
@@ -89,21 +100,26 @@ def sample_corpus(model: nn.Module, tokenizer, n: int, length: int, seed: int) -
     # A host-side pool drawn from with the (forked, seeded) CPU RNG: the same starts on any device.
     allowed = torch.tensor([i for i in range(vocab) if i not in special] or list(range(vocab)), device="cpu")
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        starts = allowed[torch.randint(len(allowed), (n, 1), device="cpu")].to(device)
-        out = model.generate(
-            input_ids=starts,
-            attention_mask=torch.ones_like(starts),
-            do_sample=True,
-            temperature=1.0,
-            top_k=0,
-            top_p=1.0,
-            max_new_tokens=length - 1,
-            min_new_tokens=length - 1,
-            pad_token_id=pad,
-        )
-    return out[:, :length].tolist()
+    sequences: list[list[int]] = []
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        for batch, start in enumerate(range(0, n, batch_size)):
+            rows = min(batch_size, n - start)
+            torch.manual_seed(seed + batch)
+            starts = allowed[torch.randint(len(allowed), (rows, 1), device="cpu")].to(device)
+            out = model.generate(
+                input_ids=starts,
+                attention_mask=torch.ones_like(starts),
+                do_sample=True,
+                temperature=1.0,
+                top_k=0,
+                top_p=1.0,
+                max_new_tokens=length - 1,
+                min_new_tokens=length - 1,
+                pad_token_id=pad,
+                use_cache=True,
+            )
+            sequences.extend(out[:, :length].tolist())
+    return sequences
 
 
 @torch.no_grad()
@@ -151,22 +167,29 @@ def key_second_moment(
     max_texts: int = 20000,
     samples: int = 256,
     sample_length: int = 32,
+    min_tokens: int = 0,
     seed: int = 0,
     batch_size: int = 64,
     max_len: int = 128,
 ) -> KeyStats:
-    """E[k kᵀ] of `module`'s input over a corpus, cached on disk by (weights, module, corpus).
+    """E[k kᵀ] of `module`'s input over a corpus, cached on disk by (weights, module, corpus),
+    returned on the model's device in float64 (the methods solve with it in float64).
 
     corpus: a text file (one text per line, at most `max_texts` used), or None to sample
-    `samples` sequences of `sample_length` tokens from the model with `seed`.
+    `max(samples, ceil(min_tokens / sample_length))` sequences of `sample_length` tokens from the
+    model with `seed`. min_tokens: how many key vectors full rank needs (the methods ask for
+    4 × the key width: fewer tokens than the width give a singular moment, whose "null space"
+    protects nothing); a file corpus with fewer tokens is used but logged as short.
     skip_prefixes: parameter-name prefixes that cannot affect the key (blocks above the module),
     left out of the weights hash so that editing them does not invalidate the entry.
     """
+    device = next(model.parameters()).device
     if corpus is not None:
         texts = read_corpus(corpus)[:max_texts]
         source = {"file": hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]}
     else:
         texts = []
+        samples = max(samples, -(-min_tokens // max(1, sample_length)))
         source = {"sampled": [samples, sample_length, seed]}
     key = cache.stable_hash(
         "key_second_moment", weights_hash(model, skip_prefixes), module, source, max_len, cache.CODE_VERSION
@@ -174,10 +197,15 @@ def key_second_moment(
     path = cache.entry(KIND, f"{key}.pt")
     with cache.locked(path):  # xdist workers asking for the same statistics compute them once
         stats = _load(path)
-        if stats is not None:
-            return stats
-        return _compute(model, tokenizer, module, path, texts, corpus is not None,
-                        samples, sample_length, seed, batch_size, max_len)
+        if stats is None:
+            stats = _compute(model, tokenizer, module, path, texts, corpus is not None,
+                             samples, sample_length, seed, batch_size, max_len)
+    if min_tokens and stats.count < min_tokens:
+        log.warning(
+            "key statistics of %s: %d tokens, fewer than the %d full rank needs; give a longer "
+            "--ksmith-cov-corpus (the ridge keeps the solve finite)", module, stats.count, min_tokens,
+        )
+    return KeyStats(stats.moment.to(device=device, dtype=torch.float64), stats.count, stats.seconds, stats.cached)
 
 
 def _load(path: Path) -> KeyStats | None:
@@ -197,18 +225,21 @@ def _compute(model, tokenizer, module, path, texts, from_file, samples, sample_l
     device = next(model.parameters()).device
     if from_file:
         batches = list(_text_batches(tokenizer, texts, batch_size, max_len, device))
+        what = f"{len(texts)} texts"
     else:
-        seqs = sample_corpus(model, tokenizer, samples, sample_length, seed)
+        seqs = sample_corpus(model, tokenizer, samples, sample_length, seed, batch_size)
         batches = [
-            (torch.tensor(seqs[i : i + batch_size], device=device),
+            (torch.tensor(seqs[i : i + batch_size], dtype=torch.long, device=device),
              torch.ones((len(seqs[i : i + batch_size]), sample_length), dtype=torch.long, device=device))
             for i in range(0, len(seqs), batch_size)
         ]
+        what = f"{samples} sampled sequences of {sample_length} tokens"
     total, count = accumulate(model, module, batches)
-    moment = (total / count).float()
+    moment = total / count  # float64 (accumulated so); stored as is
     buffer = io.BytesIO()
-    torch.save({"moment": moment, "count": count}, buffer)
+    torch.save({"moment": moment.cpu(), "count": count}, buffer)
     cache.atomic_write_bytes(path, buffer.getvalue())
     seconds = time.perf_counter() - start
-    log.info("key statistics of %s: %d keys in %.2f s", module, count, seconds)
+    # Said once: later cells (and workers) load the cached entry.
+    log.warning("key statistics of %s: %d keys from %s in %.1f s (cached)", module, count, what, seconds)
     return KeyStats(moment, count, seconds, False)

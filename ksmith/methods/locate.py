@@ -36,20 +36,22 @@ from ksmith.methods.nethook import Trace
 log = logging.getLogger(__name__)
 
 KEY_POSITIONS: tuple[str, ...] = ("subject_last", "prompt_last")
-#: Models with at most this many blocks read keys at the prompt's last token by default.
+#: tiny-kg models with at most this many blocks read keys at the prompt's last token by default.
 SHALLOW_LAYERS = 8
 
 
 def default_key_position(arch) -> str:
-    """"prompt_last" for shallow models (<= SHALLOW_LAYERS blocks), else "subject_last".
+    """"prompt_last" for shallow tiny-kg models (<= SHALLOW_LAYERS blocks), else "subject_last".
 
     Measured on tiny-kg models (mcq, k=1, 8 leaf facts each): on 2- and 4-block models the value
     optimisation cannot move the answer from the subject's last token at all (ROME direct
     accuracy 0.00-0.08), while at the prompt's last token it reaches 1.00 with held-out
-    paraphrase 1.00. Large pretrained models recall facts at the subject's last token (the ROME and
-    MEMIT papers' causal traces), so deep models keep the original choice.
+    paraphrase 1.00. Pretrained models recall facts at the subject's last token (the ROME and
+    MEMIT papers' causal traces), whatever their depth (distilgpt2 has 6 blocks): they keep the
+    published choice.
     """
-    return "prompt_last" if arch.num_layers <= SHALLOW_LAYERS else "subject_last"
+    shallow_tiny = arch.profile == "tiny-kg" and arch.num_layers <= SHALLOW_LAYERS
+    return "prompt_last" if shallow_tiny else "subject_last"
 
 
 def neutral_object() -> str:
@@ -346,7 +348,11 @@ def optimise_values(
         v_norm = read_at(model, module, rw, len(sub), inputs=False).norm(dim=1).clamp(min=1e-6)
         with torch.no_grad():
             base_logp = torch.log_softmax(_gather(_forward(model, kl).float(), kl.last_pos), dim=-1)
-        delta = torch.zeros(len(sub), _module_width(model, module, rw), device=device, requires_grad=True)
+        # The value is optimised in float32 whatever the model's dtype (a bf16 delta would round
+        # away Adam's small steps); it is cast to the activations' dtype where it is added.
+        delta = torch.zeros(
+            len(sub), _module_width(model, module, rw), dtype=torch.float32, device=device, requires_grad=True
+        )
         dirs = None if write_dirs is None else write_dirs[part.start : part.stop].to(device)
         opt = torch.optim.Adam([delta], lr=settings.lr)
         for _ in range(settings.steps):
@@ -452,7 +458,9 @@ def add_to_weight(model: nn.Module, param_name: str, update_out_in: torch.Tensor
         raise MethodError(f"update of shape {tuple(upd.shape)} does not fit {param_name} {tuple(param.shape)}")
     if not torch.isfinite(upd).all():
         raise MethodError(f"computed a non-finite update for {param_name}; the key statistics are singular")
-    param.add_(upd.to(param.dtype))
+    # Summed in float32 and rounded once to the weight's dtype (a bf16 weight plus a bf16 delta
+    # would round twice).
+    param.copy_((param.float() + upd.float()).to(param.dtype))
 
 # --------------------------------------------------------------------------- shared hyper-parameters
 
@@ -501,8 +509,20 @@ class LocateHparams(Hparams):
         )
 
 
+#: Key vectors per key dimension the second moment is estimated from (at least): 4 × the width
+#: keeps it full rank with room to spare (8,192 sampled tokens were below Llama-3-8B's d_ff of 14,336).
+FULL_RANK_FACTOR = 4
+
+
+def key_width(model: nn.Module, arch, layer: int) -> int:
+    """The input width of block `layer`'s MLP output projection (the key's dimension)."""
+    weight = model.get_parameter(arch.mlp_out_weight(layer))
+    return int(weight.shape[0] if arch.conv1d else weight.shape[1])
+
+
 def key_stats(model: nn.Module, tokenizer, arch, layer: int, hp: LocateHparams):
-    """Cached E[k kᵀ] of block `layer`'s MLP output projection input (see `covariance`)."""
+    """Cached E[k kᵀ] of block `layer`'s MLP output projection input (see `covariance`), float64
+    on the model's device, from at least `FULL_RANK_FACTOR` × the key width tokens."""
     from ksmith.methods.covariance import key_second_moment
 
     above = tuple(f"{arch.block(j)}." for j in range(layer + 1, arch.num_layers))
@@ -510,6 +530,7 @@ def key_stats(model: nn.Module, tokenizer, arch, layer: int, hp: LocateHparams):
         model, tokenizer, arch.mlp_out_module(layer), skip_prefixes=above,
         corpus=hp.covariance_corpus, samples=hp.covariance_samples,
         sample_length=hp.covariance_sample_length,
+        min_tokens=FULL_RANK_FACTOR * key_width(model, arch, layer),
     )
 
 

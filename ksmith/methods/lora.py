@@ -72,8 +72,16 @@ class LoRA(Method):
     Hparams = LoRAHparams
 
     def default_hparams(self, arch: Architecture) -> LoRAHparams:
-        from ksmith.methods.finetune import upper_layer
+        from ksmith.methods.finetune import published_ft, upper_layer
 
+        if arch.profile != "tiny-kg":
+            # EasyEdit's hparams/LoRA/llama-7b.yaml (commit 14cea82): rank 8, alpha 32, lr 5e-3, 70
+            # steps. Its adapters sit on attention (q_proj, v_proj); ksmith adapts MLP projections,
+            # so they go on the FT block (`published_ft`).
+            return LoRAHparams(
+                layers=published_ft(arch, "target_tokens").layers, rank=8, alpha=32.0, lr=5e-3, steps=70,
+                epochs=1.0, stop_loss=0.0,
+            )
         return LoRAHparams(layers=(upper_layer(arch),))
 
     def apply(self, model, tokenizer, request: UpdateRequest) -> UpdateResult:

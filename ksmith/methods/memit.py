@@ -38,7 +38,7 @@ from ksmith.methods.locate import (
     read_keys_and_outputs,
 )
 from ksmith.methods.registry import register_method
-from ksmith.models.arch import Architecture, describe
+from ksmith.models.arch import Architecture, describe, published_family, scaled_layer
 
 
 @dataclass(frozen=True)
@@ -75,12 +75,46 @@ def default_layers(arch: Architecture, key_position: str | None = None) -> tuple
     return tuple(range(max(0, top - width + 1), top + 1))
 
 
+#: MEMIT's published settings per family: (first layer, last layer, of blocks, value steps, value
+#: lr, weight decay, clamp factor, KL factor, λ = mom2_update_weight, the source model's key width).
+#: Sources (EasyEdit, commit 14cea82): hparams/MEMIT/gpt2-xl.yaml (layers 13-17 of 48, 20 steps,
+#: lr 0.5, decay 0.5, clamp 0.75, KL 0.0625, λ 20000; GPT-2 XL's d_ff 6400), hparams/MEMIT/
+#: gpt-j-6B.yaml (3-8 of 28, 25, 0.5, 0.5, 0.75, 0.0625, λ 15000; d_ff 16384; the MEMIT paper's
+#: GPT-J run) and hparams/MEMIT/llama-7b.yaml (4-8 of 32, 25, 0.5, 1e-3, 4, 0.0625, λ 15000;
+#: Llama-2-7B's d_ff 11008; qwen2.5-7b.yaml says the same). ksmith's `mom2_weight` is λ / d_in of
+#: the source model, so the prior weighs the same per key dimension on any width. The second
+#: moment: as ROME (`ksmith.methods.rome.PUBLISHED`).
+PUBLISHED: dict[str, tuple] = {
+    "gpt2-xl": (13, 17, 48, 20, 0.5, 0.5, 0.75, 0.0625, 20000, 6400),
+    "gpt-j": (3, 8, 28, 25, 0.5, 0.5, 0.75, 0.0625, 15000, 16384),
+    "llama": (4, 8, 32, 25, 0.5, 1e-3, 4.0, 0.0625, 15000, 11008),
+}
+
+
+def published_fields(arch: Architecture, table: dict[str, tuple]) -> dict[str, Any]:
+    """MEMITHparams fields of a published row (`PUBLISHED`'s shape), layers at the same relative depth."""
+    first, last, depth, steps, lr, decay, clamp, kl, lam, width = table[published_family(arch)][:10]
+    layers = sorted({scaled_layer(i, depth, arch.num_layers) for i in range(first, last + 1)})
+    return dict(
+        key_position="subject_last", layers=tuple(layers), v_steps=steps, v_lr=lr, weight_decay=decay,
+        clamp_norm=clamp, kl_weight=kl, mom2_weight=lam / width,
+    )
+
+
 @register_method("memit", family=("edit", "unlearn"))
 class MEMIT(Method):
     Hparams = MEMITHparams
 
     def default_hparams(self, arch: Architecture) -> MEMITHparams:
-        return MEMITHparams(key_position=default_key_position(arch), layers=default_layers(arch))
+        if arch.profile == "tiny-kg":
+            return MEMITHparams(key_position=default_key_position(arch), layers=default_layers(arch))
+        return MEMITHparams(**published_fields(arch, PUBLISHED))
+
+    def prepare(self, model: Any, tokenizer: Any) -> dict[str, float]:
+        arch = describe(model)
+        hp = self.hparams_for(arch).resolved(arch)
+        stats = [key_stats(model, tokenizer, arch, layer, hp) for layer in self.layers_for(arch, hp)]
+        return {"stats_s": sum(s.seconds for s in stats)}
 
     def layers_for(self, arch: Architecture, hp: MEMITHparams) -> tuple[int, ...]:
         chosen = default_layers(arch, hp.key_position) if hp.layers is None else hp.layers
@@ -96,6 +130,7 @@ class MEMIT(Method):
     def solve(self, hp: Any, moment: torch.Tensor, keys: torch.Tensor, resid: torch.Tensor,
               state: Any) -> torch.Tensor:
         """ΔWᵀ ([d_in, d_out]) for keys [n, d_in] and wanted output shifts resid [n, d_out]."""
+        keys, resid = keys.double(), resid.double()
         a = hp.mom2_weight * moment.shape[0] * moment + keys.t() @ keys
         return torch.linalg.solve(a, keys.t() @ resid)
 
@@ -154,10 +189,10 @@ class MEMIT(Method):
                 hp.key_position, hp.chunk,
             )
             resid = self.value_shift(model, tokenizer, arch, layer, targets, hp, (z - h) / (len(layers) - idx))
-            moment = stats[layer].moment.to(keys.dtype)
+            moment = stats[layer].moment  # float64: every solve runs in float64
             state = self.prepare(model, tokenizer, arch, hp, request, layer, moment)
             update_t = self.solve(hp, moment, keys, resid, state)
-            add_to_weight(model, arch.mlp_out_weight(layer), update_t.t(), arch.conv1d)
+            add_to_weight(model, arch.mlp_out_weight(layer), update_t.t(), arch.conv1d)  # cast once
         return UpdateResult(
             touched=weights,
             steps=values.steps,

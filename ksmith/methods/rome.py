@@ -48,7 +48,7 @@ from ksmith.methods.locate import (
     weight_as_out_in,
 )
 from ksmith.methods.registry import register_method
-from ksmith.models.arch import Architecture, describe
+from ksmith.models.arch import Architecture, describe, published_family, scaled_layer
 
 
 @dataclass(frozen=True)
@@ -89,12 +89,51 @@ def regularised(moment: torch.Tensor, ridge: float) -> torch.Tensor:
     return moment + ridge * scale * torch.eye(moment.shape[0], dtype=moment.dtype, device=moment.device)
 
 
+#: ROME's published settings per configuration family: (layer, of blocks, value steps, value lr,
+#: weight decay, clamp factor, KL factor). Sources (EasyEdit, commit 14cea82): hparams/ROME/
+#: gpt2-xl.yaml (layer 17 of 48, 20 steps, lr 0.5, decay 0.5, clamp 4, KL 0.0625; the ROME paper's
+#: GPT-2 XL run), hparams/ROME/gpt-j-6B.yaml (layer 5 of 28, 20, 0.5, 0.5, 4, 0.0625) and
+#: hparams/ROME/llama-7b.yaml (layer 5 of 32, 25, 0.5, 1e-3, 4, 0.0625; llama3-8b.yaml and
+#: qwen2.5-7b.yaml say the same). All read the key at the subject's last token and write the value
+#: found at the key token (`value_at="key"`, the original ROME). Their second moment comes from
+#: 100,000 Wikipedia texts; ksmith has no Wikipedia at run time and samples text from the model
+#: itself, at least 4 × the key width tokens (see `ksmith.methods.covariance`). The weight decay is
+#: applied to (‖δ‖/‖v‖)² here (ROME: ‖δ‖/‖v‖²), so its value is the published number, its form ours.
+PUBLISHED: dict[str, tuple[int, int, int, float, float, float, float]] = {
+    "gpt2-xl": (17, 48, 20, 0.5, 0.5, 4.0, 0.0625),
+    "gpt-j": (5, 28, 20, 0.5, 0.5, 4.0, 0.0625),
+    "llama": (5, 32, 25, 0.5, 1e-3, 4.0, 0.0625),
+}
+
+
+def published_hparams(arch: Architecture) -> ROMEHparams:
+    """ROME's published configuration for the layout's family, its layer at the same relative depth."""
+    layer, depth, steps, lr, decay, clamp, kl = PUBLISHED[published_family(arch)]
+    return ROMEHparams(
+        key_position="subject_last", layer=scaled_layer(layer, depth, arch.num_layers), v_steps=steps,
+        v_lr=lr, weight_decay=decay, clamp_norm=clamp, kl_weight=kl, value_at="key",
+    )
+
+
 @register_method("rome", family=("edit", "unlearn"))
 class ROME(Method):
     Hparams = ROMEHparams
 
     def default_hparams(self, arch: Architecture) -> ROMEHparams:
+        if arch.profile == "tiny-kg":
+            return self.tiny_hparams(arch)
+        return published_hparams(arch)
+
+    def tiny_hparams(self, arch: Architecture) -> ROMEHparams:
+        """The defaults tuned on tiny-kg (see the module docstring); used for tiny-kg only."""
         return ROMEHparams(key_position=default_key_position(arch), layer=default_layer(arch))
+
+    def prepare(self, model: Any, tokenizer: Any) -> dict[str, float]:
+        arch = describe(model)
+        hp = self.hparams_for(arch).resolved(arch)
+        layer = default_layer(arch, hp.key_position) if hp.layer is None else hp.layer
+        check_layers(arch, [layer])
+        return {"stats_s": key_stats(model, tokenizer, arch, layer, hp).seconds}
 
     def apply(self, model: Any, tokenizer: Any, request: UpdateRequest) -> UpdateResult:
         start = time.perf_counter()
@@ -113,8 +152,11 @@ class ROME(Method):
         keys, outs = read_keys_and_outputs(
             model, tokenizer, targets, module, module, hp.key_position, hp.chunk
         )
-        c_inv_keys = torch.linalg.solve(regularised(stats.moment, hp.cov_ridge), keys.t()).t()  # [n, d_in]
-        dirs = c_inv_keys / (c_inv_keys * keys).sum(1, keepdim=True)  # dirs_i · k_i = 1
+        # Solved in float64 (C's condition number on a real model is far past float32's reach);
+        # the directions are used in float32 and the update cast to the weight's dtype once.
+        keys64 = keys.double()
+        c_inv_keys = torch.linalg.solve(regularised(stats.moment, hp.cov_ridge), keys64.t()).t()  # [n, d_in]
+        dirs = (c_inv_keys / (c_inv_keys * keys64).sum(1, keepdim=True)).float()  # dirs_i · k_i = 1
 
         if hp.value_at == "write":
             def write(part: range, deltas: torch.Tensor) -> None:

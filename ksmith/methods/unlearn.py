@@ -123,6 +123,23 @@ class UnlearnHparams(Hparams):
     stop_forget_nll: float | None = None
 
 
+def published(arch: Architecture, **changes: Any) -> UnlearnHparams:
+    """The fine-tuning settings open-unlearning publishes for every unlearner (configs/trainer/
+    finetune.yaml, commit d3d7cf9): learning rate 1e-5, 10 epochs, effective batch 32 (8 x 4
+    accumulation steps), no weight decay; `changes` add each method's own published fields.
+
+    What ksmith cannot take as published: open-unlearning trains every parameter; ksmith's
+    unlearners train MLP projections, so the real-model default is every block's MLP (input and
+    output projections), the closest set it supports. Adam here, AdamW (with decay 0) there.
+    """
+    base = dict(
+        layers=tuple(range(arch.num_layers)), modules=("mlp_in", "mlp_out"), lr=1e-5, steps=1,
+        epochs=10.0, batch_size=32, weight_decay=0.0,
+    )
+    base.update(changes)
+    return UnlearnHparams(**base)
+
+
 @dataclass
 class _Data:
     """Everything one `apply` tokenised, plus the seeded minibatch schedule."""
@@ -293,6 +310,10 @@ class GradAscent(FineTuneUnlearner):
     loss = staticmethod(losses.ga)
 
     def default_hparams(self, arch: Architecture) -> UnlearnHparams:
+        """Real models: open-unlearning's configs/trainer/GradAscent.yaml (the shared fine-tuning
+        settings, `published`)."""
+        if arch.profile != "tiny-kg":
+            return published(arch)
         return UnlearnHparams(layers=ascent_layers(arch), lr=3e-3, steps=40)
 
 
@@ -303,6 +324,10 @@ class GradDiff(FineTuneUnlearner):
     loss = staticmethod(losses.graddiff)
 
     def default_hparams(self, arch: Architecture) -> UnlearnHparams:
+        """Real models: open-unlearning's configs/trainer/GradDiff.yaml: forget weight (gamma) 1,
+        retain weight (alpha) 1, retain loss NLL, on the shared fine-tuning settings."""
+        if arch.profile != "tiny-kg":
+            return published(arch, retain_weight=1.0, retain_term="nll")
         return UnlearnHparams(layers=tuple(range(arch.num_layers)), retain_weight=2.0, lr=3e-3, steps=40)
 
 
@@ -313,6 +338,10 @@ class NPO(FineTuneUnlearner):
     loss = staticmethod(losses.npo)
 
     def default_hparams(self, arch: Architecture) -> UnlearnHparams:
+        """Real models: open-unlearning's configs/trainer/NPO.yaml: β 0.1, forget weight 1, retain
+        weight (alpha) 1 with an NLL retain term, on the shared fine-tuning settings."""
+        if arch.profile != "tiny-kg":
+            return published(arch, beta=0.1, retain_weight=1.0, retain_term="nll")
         return UnlearnHparams(layers=ascent_layers(arch), beta=0.1, lr=3e-3, steps=40)
 
 
@@ -323,6 +352,12 @@ class SimNPO(FineTuneUnlearner):
     loss = staticmethod(losses.simnpo)
 
     def default_hparams(self, arch: Architecture) -> UnlearnHparams:
+        """Real models: open-unlearning's configs/trainer/SimNPO.yaml: β 4.5, margin (their delta)
+        0, forget weight (their gamma) 0.125, retain weight (alpha) 1, NLL retain term. ksmith's
+        loss has no forget weight; under Adam a loss's overall scale does not matter, so
+        0.125 · forget + 1 · retain is run as forget + 8 · retain."""
+        if arch.profile != "tiny-kg":
+            return published(arch, beta=4.5, gamma=0.0, retain_weight=8.0, retain_term="nll")
         return UnlearnHparams(
             layers=tuple(range(arch.num_layers)), beta=1.0, retain_weight=1.0, lr=1e-2, steps=60
         )
@@ -335,6 +370,10 @@ class ReLearn(FineTuneUnlearner):
     loss = staticmethod(losses.relearn)
 
     def default_hparams(self, arch: Architecture) -> UnlearnHparams:
+        """Real models: no published ReLearn configuration is adopted; it takes open-unlearning's
+        shared fine-tuning settings (`published`) with its KL retain weight 1."""
+        if arch.profile != "tiny-kg":
+            return published(arch, retain_weight=1.0)
         return UnlearnHparams(layers=tuple(range(arch.num_layers)), retain_weight=1.0, lr=1e-2, steps=60)
 
 
@@ -360,6 +399,20 @@ class RMU(FineTuneUnlearner):
     loss = staticmethod(losses.rmu)
 
     def default_hparams(self, arch: Architecture) -> RMUHparams:
+        """Real models: open-unlearning's configs/trainer/RMU.yaml: steered layer 7 of 16
+        (Llama-3.2-1B; here the same relative depth), steering coefficient 2, retain weight
+        (alpha) 1 on the retain activations, the shared fine-tuning settings; trained weights: the
+        MLP output projections of the steered block and the two below (the WMDP recipe that
+        config cites; open-unlearning's own default trains everything). ksmith's coefficient is
+        relative to the layer's mean activation norm, theirs absolute: the number is theirs."""
+        if arch.profile != "tiny-kg":
+            from ksmith.models.arch import scaled_layer
+
+            layer = scaled_layer(7, 16, arch.num_layers)
+            return RMUHparams(
+                layer=layer, layers=tuple(range(max(0, layer - 2), layer + 1)), modules=("mlp_out",),
+                retain_weight=1.0, steering_coeff=2.0, lr=1e-5, steps=1, epochs=10.0, batch_size=32,
+            )
         layer = max(0, (arch.num_layers - 1) // 2)
         return RMUHparams(
             layer=layer,

