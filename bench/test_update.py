@@ -8,6 +8,7 @@ the earliest batch survived).
 """
 
 from ksmith.metrics import compute
+from ksmith.metrics.efficiency import efficiency
 from ksmith.metrics.sequential import sequential_updates
 from ksmith.scoring import Scorer
 
@@ -24,6 +25,7 @@ def test_update(record_case, ksmith_case, ksmith_harness, model, method, dataset
     # Key statistics (ROME/MEMIT/AlphaEdit) are computed once per model and cached: timed apart,
     # so update_s is the update itself in every cell, the first included.
     record_case.timings.update(method.prepare(model.lm, model.tokenizer))
+    reset_peak_accelerator(model.loaded.device)
     if ksmith_harness.spec.mode == "batch":
         with record_case.timer("update_s"):
             results = [method.apply(model.lm, model.tokenizer, request)]
@@ -45,5 +47,26 @@ def test_update(record_case, ksmith_case, ksmith_harness, model, method, dataset
             update_s=sum(step.update_s for step in run.steps), score_s=sum(step.score_s for step in run.steps)
         )
         metrics = run.metrics()
+    peak = peak_accelerator_mb(model.loaded.device)
+    if peak is not None:
+        metrics.update(efficiency(results[-1], peak_mb=peak))  # update_s is already a timing
+        metrics.pop("update_s", None)
     record_case.record(metrics, n_probes=len(dataset.probes))
     assert_contract(model.lm, model.snapshot, results, len(request.interventions))
+
+
+def reset_peak_accelerator(device: str) -> None:
+    """Start the case's accelerator high-water mark (the update and the scoring, not the load)."""
+    import torch
+
+    if str(device).startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_accelerator_mb(device: str) -> float | None:
+    """Peak accelerator memory allocated since `reset_peak_accelerator`, MiB (None on the CPU)."""
+    import torch
+
+    if not str(device).startswith("cuda"):
+        return None
+    return torch.cuda.max_memory_allocated(device) / 2**20

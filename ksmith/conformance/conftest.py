@@ -66,3 +66,16 @@ def _conformance_cache(tmp_path_factory: pytest.TempPathFactory):
 def _isolated_cache(_conformance_cache, monkeypatch: pytest.MonkeyPatch) -> None:
     """Cache entries (e.g. key statistics) go to one session temp dir, never the user's cache."""
     monkeypatch.setenv("KSMITH_CACHE", str(_conformance_cache))
+
+
+@pytest.fixture(autouse=True)
+def _toy_device(pytestconfig: pytest.Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--ksmith-device cuda` puts the toy models on CUDA, with deterministic kernels (the suite
+    checks that the same request gives bit-identical weights; CUDA's atomic adds would not)."""
+    device = pytestconfig.getoption("ksmith_device", default=None)
+    if device:
+        monkeypatch.setenv("KSMITH_CONFORMANCE_DEVICE", device)
+        if device.startswith("cuda"):
+            import torch
+
+            torch.use_deterministic_algorithms(True, warn_only=True)

@@ -49,8 +49,20 @@ def tokenizer() -> Any:
     )
 
 
+#: Environment variable naming the device the conformance suite's toy models live on (default
+#: cpu); the suite's `--ksmith-device` option sets it, `make gpu-check` runs the suite on CUDA.
+DEVICE_VARIABLE = "KSMITH_CONFORMANCE_DEVICE"
+
+
+def device() -> str:
+    import os
+
+    return os.environ.get(DEVICE_VARIABLE) or "cpu"
+
+
 def tiny_model(layout: str, seed: int = 0, layers: int = 3) -> Any:
-    """A randomly initialised causal LM of `layout` ("gpt2" or "llama"), in eval mode."""
+    """A randomly initialised causal LM of `layout` ("gpt2" or "llama"), in eval mode, on `device()`
+    (initialised on the CPU from the seed, then moved: the same weights on every device)."""
     from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
     size = len(vocabulary())
@@ -72,7 +84,7 @@ def tiny_model(layout: str, seed: int = 0, layers: int = 3) -> Any:
             model = LlamaForCausalLM(config)
         else:
             raise ValueError(f"unknown toy layout {layout!r}; use one of {LAYOUTS}")
-    return model.eval()
+    return model.to(device()).eval()
 
 
 def request(task: str = "edit", n: int = 2, seed: int = 0, offset: int = 0) -> UpdateRequest:

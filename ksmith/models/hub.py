@@ -88,15 +88,15 @@ def smollm2_gguf() -> Path:
 
 
 def _convert_gguf(gguf: Path, out: Path) -> None:
-    """Dequantise a GGUF once and save a clean checkpoint: safetensors weights, config, tokenizer.
+    """Dequantise a GGUF once and save a plain checkpoint: safetensors weights, config, tokenizer.
 
-    transformers marks a GGUF-loaded model as quantized, which some code paths treat specially
-    (`save_pretrained` refuses it outright for Gemma 3); rebuilding a plain model of the same class
-    from its config (without `quantization_config`) and state dict removes that flag for good. The
-    weights are written with safetensors' `save_model`, which handles tied embeddings.
+    transformers marks a GGUF-loaded model as quantized, and `save_pretrained` refuses it (Gemma 3);
+    so the dequantised state dict is written with safetensors directly and the config without its
+    `quantization_config`: loading the directory gives a plain model of the same class. A tied
+    output projection is written once (as the embedding), as `save_pretrained` would.
     """
     import torch
-    from safetensors.torch import save_model
+    from safetensors.torch import save_file
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     quantised = AutoModelForCausalLM.from_pretrained(
@@ -107,15 +107,13 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     for attr in ("quantization_config", "_pre_quantization_dtype"):
         if hasattr(config, attr):
             delattr(config, attr)
-    clean = type(quantised)(config)
-    missing, unexpected = clean.load_state_dict(quantised.state_dict(), strict=False)
-    real_missing = [name for name in missing if not name.endswith("lm_head.weight")]
-    if real_missing or unexpected:
-        raise ModelError(f"GGUF conversion mismatch: missing {real_missing}, unexpected {unexpected}")
-    if "lm_head.weight" in missing:
-        clean.tie_weights()
+    state = quantised.state_dict()
+    embed = quantised.get_input_embeddings().weight
+    head = quantised.get_output_embeddings()
+    if head is not None and head.weight.data_ptr() == embed.data_ptr():
+        state = {name: t for name, t in state.items() if t.data_ptr() != embed.data_ptr() or "embed" in name}
     out.mkdir(parents=True, exist_ok=True)
-    save_model(clean, str(out / "model.safetensors"), metadata={"format": "pt"})
+    save_file({name: t.contiguous() for name, t in state.items()}, str(out / "model.safetensors"), metadata={"format": "pt"})
     config.save_pretrained(out)
     tokenizer.save_pretrained(out)
 
