@@ -114,12 +114,20 @@ def _subject_end_token(tokenizer, prompt: str, subject: str, ids: list[int]) -> 
     return min(len(prefix), len(ids)) - 1
 
 
-def target_ids(tokenizer, target: str) -> list[int]:
-    """Token ids of the target object as a continuation (with its leading space)."""
-    ids = tokenizer(" " + target, add_special_tokens=False)["input_ids"]
-    if not ids:
-        raise MethodError(f"target {target!r} tokenises to nothing")
-    return list(ids)
+def split_prompt(tokenizer, prompt: str, target: str | None) -> tuple[list[int], list[int]]:
+    """(prompt ids, target ids): the target (`" " + object`) as the scorer scores it after this
+    prompt (`ksmith.tokens.encode_pair`: the whole text encoded and cut, the tokenizer's own BOS),
+    so a method optimises exactly the tokens it is scored on. Without a target, the prompt's ids as
+    `encode_pair` would give them (where keys are read)."""
+    from ksmith.tokens import TokenizationError, encode_pair, encode_texts
+
+    if target is None:
+        context = prompt.rstrip()
+        return list(encode_texts(tokenizer, [context])[context]), []
+    try:
+        return encode_pair(tokenizer, prompt, " " + target)
+    except TokenizationError as exc:
+        raise MethodError(f"target {target!r} after prompt {prompt!r}: {exc}") from None
 
 
 @dataclass
@@ -158,14 +166,15 @@ def prompt_batch(
     """
     if key_position not in KEY_POSITIONS:
         raise MethodError(f"unknown key_position {key_position!r}; use one of {KEY_POSITIONS}")
-    seqs, owners, keys, lasts, tmasks, tnexts = [], [], [], [], [], []
-    for owner, prompt, subject, target in rows:
-        ids = list(tokenizer(prompt)["input_ids"])
+    seqs, owners, keys, lasts, tmasks, tnexts, avoided = [], [], [], [], [], [], []
+    for r, (owner, prompt, subject, target) in enumerate(rows):
+        ids, tgt = split_prompt(tokenizer, prompt, target)
         if not ids:
             raise MethodError(f"prompt {prompt!r} tokenises to nothing")
         last = len(ids) - 1
-        key = last if key_position == "prompt_last" else _subject_end_token(tokenizer, prompt, subject, ids)
-        tgt = target_ids(tokenizer, target) if target is not None else []
+        key = last if key_position == "prompt_last" else _subject_end_token(tokenizer, prompt.rstrip(), subject, ids)
+        old = avoid[r] if avoid is not None else None
+        avoided.append(split_prompt(tokenizer, prompt, old)[1][0] if old else -1)
         full = ids + tgt
         mask = [False] * len(full)
         nxt = [0] * len(full)
@@ -195,10 +204,7 @@ def prompt_batch(
         last_pos=torch.tensor(lasts, dtype=torch.long, device=device),
         target_mask=target_mask,
         target_next=target_next,
-        avoid=torch.tensor(
-            [target_ids(tokenizer, a)[0] if a else -1 for a in (avoid or [None] * n)],
-            dtype=torch.long, device=device,
-        ),
+        avoid=torch.tensor(avoided, dtype=torch.long, device=device),
     )
 
 

@@ -76,35 +76,23 @@ def _pad_id(tokenizer) -> int:
     return 0
 
 
-def _encode(tokenizer, text: str) -> list[int]:
-    return list(tokenizer(text)["input_ids"])
-
-
 def tokenize_pairs(tokenizer, pairs: Sequence[TrainPair], device: torch.device | str = "cpu") -> TokenBatch:
-    """Tokenise each prompt + target as one text and mark the tokens that belong to the target.
+    """Tokenise each prompt + target and mark the tokens that belong to the target.
 
-    The whole text is tokenised at once (so the target tokenises as it would in running text, e.g.
-    GPT-2's leading-space tokens); the boundary is the longest common prefix of the prompt's ids and
-    the full text's ids. A target that adds no token is a bad request and raises.
+    The split is the scorer's (`ksmith.tokens.encode_pairs`: the whole text encoded at once, cut at
+    the prompt's length, with the tokenizer's own BOS), so a method trains exactly the tokens it is
+    scored on. A target that adds no token is a bad request and raises.
     """
+    from ksmith.tokens import TokenizationError, encode_pairs
+
     if not pairs:
         raise MethodError("tokenize_pairs: no pairs given; callers must skip empty requests")
-    rows: list[list[int]] = []
-    starts: list[int] = []
-    for pair in pairs:
-        full = _encode(tokenizer, pair.prompt + pair.target)
-        prompt = _encode(tokenizer, pair.prompt)
-        start = 0
-        while start < min(len(full), len(prompt)) and full[start] == prompt[start]:
-            start += 1
-        start = max(start, 1)  # the first token has no prediction; keep at least one prompt token
-        if start >= len(full):
-            raise MethodError(
-                f"target {pair.target!r} adds no token to prompt {pair.prompt!r}; "
-                "give a non-empty target (' ' + object)"
-            )
-        rows.append(full)
-        starts.append(start)
+    try:
+        split = encode_pairs(tokenizer, [(pair.prompt, pair.target) for pair in pairs])
+    except TokenizationError as exc:
+        raise MethodError(f"{exc}; give a non-empty target (' ' + object)") from None
+    rows = [context + continuation for context, continuation in split]
+    starts = [len(context) for context, _ in split]
     width = max(len(r) for r in rows)
     pad = _pad_id(tokenizer)
     # Padded on the host as lists, then one transfer per tensor (no per-row copies to the device).

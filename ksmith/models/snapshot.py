@@ -235,6 +235,9 @@ class _OnDevice(Mapping):
     def __getitem__(self, name: str) -> Any:
         return self._copy.host[name].to(self._params[name].device)
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._copy.host
+
     def __iter__(self):
         return iter(self._copy.host)
 

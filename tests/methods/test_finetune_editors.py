@@ -86,10 +86,14 @@ def test_ft_l_stays_inside_its_linf_bound(arch, tok) -> None:
 
 
 def test_ft_defaults_tune_one_mlp_output_projection(tok) -> None:
-    """FT-L and FT-M both tune the block three quarters up (3 blocks: block 2)."""
-    for factory in (ftkit.gpt2, ftkit.llama):
+    """On tiny-kg, FT-L and FT-M both tune the block three quarters up (3 blocks: block 2); on a
+    pretrained model, EasyEdit's block (GPT-2 XL: block 0; Llama-7B: 21 of 32, here 2 of 3)."""
+    for factory, published in ((ftkit.gpt2, 0), (ftkit.llama, 2)):
         model = factory()
         arch = describe(model)
+        assert FTL(steps=1).apply(model, tok, ftkit.request("edit")).touched == (arch.mlp_out_weight(published),)
+        assert FTM(steps=1).apply(model, tok, ftkit.request("edit")).touched == (arch.mlp_out_weight(published),)
+        model.config.ksmith_profile = "tiny-kg"
         assert FTL(steps=1).apply(model, tok, ftkit.request("edit")).touched == (arch.mlp_out_weight(2),)
         assert FTM(steps=1).apply(model, tok, ftkit.request("edit")).touched == (arch.mlp_out_weight(2),)
 

@@ -35,3 +35,4 @@ def test_bad_device_and_dtype_names():
         resolve_dtype("float8", "cpu")
     assert resolve_dtype("bf16", "cpu") == "bfloat16"
     assert resolve_dtype(None, "cpu") == "float32"
+    assert resolve_dtype(None, "cuda:0") == "bfloat16"  # the default on a GPU (no CUDA needed to resolve it)

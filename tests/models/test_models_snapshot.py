@@ -88,3 +88,44 @@ def test_merged_adapter_is_undone_when_declared(gpt2):
     assert sorted(snap.changed(merged)) == sorted(targets)
     snap.restore(merged)
     snap.verify(gpt2)
+
+
+# ------------------------------------------------------------------ host copy and fingerprints
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fingerprint_sees_a_one_bit_change(dtype):
+    from ksmith.models.snapshot import fingerprint
+
+    tensor = torch.randn(1000, generator=torch.Generator().manual_seed(0)).to(dtype)
+    before = fingerprint(tensor)
+    bits = tensor.view(torch.int16 if dtype == torch.bfloat16 else torch.int32)
+    bits[537] ^= 1  # the lowest mantissa bit of one element
+    assert not torch.equal(fingerprint(tensor), before)
+    bits[537] ^= 1
+    assert torch.equal(fingerprint(tensor), before)
+
+
+def test_host_copy_restores_only_what_changed_and_verifies():
+    from ksmith.models.snapshot import HostCopy, RestoreError
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 2))
+    original = {n: p.detach().clone() for n, p in model.named_parameters()}
+    copy = HostCopy(model)
+    assert all(t.device.type == "cpu" for t in copy.host.values())
+    case = copy.case().bind(model)
+    with torch.no_grad():
+        model[1].weight.add_(1.0)
+    assert case.changed(model) == ["1.weight"]
+    assert torch.equal(case.saved["1.weight"], original["1.weight"]) and "0.bias" in case.saved
+    case.restore(model)
+    assert case.restored == ["1.weight"]
+    case.verify(model)
+    assert all(torch.equal(p, original[n]) for n, p in model.named_parameters())
+    # A restore that did not take is caught by the second fingerprint.
+    case.restored = ["0.weight"]
+    with torch.no_grad():
+        model[0].weight.mul_(2.0)
+    with pytest.raises(RestoreError, match="0.weight"):
+        case.verify(model)
