@@ -45,7 +45,6 @@ from ksmith.methods.locate import (
     key_stats,
     optimise_values,
     read_keys_and_outputs,
-    weight_as_out_in,
 )
 from ksmith.methods.registry import register_method
 from ksmith.models.arch import Architecture, describe, published_family, scaled_layer
@@ -168,12 +167,12 @@ class ROME(Method):
             )
         else:
             values = optimise_values(model, tokenizer, targets, module, hp.key_position, hp.value_settings())
-            w0 = weight_as_out_in(model, weight, arch.conv1d)
-            w = w0.clone()
+            # The update is accumulated on its own (not as W' - W, which would cancel digits).
+            update = torch.zeros(outs.shape[1], keys.shape[1], dtype=torch.float32, device=keys.device)
             for i in range(len(targets)):
-                current = outs[i] + (w - w0) @ keys[i]
-                w += torch.outer(outs[i] + values.deltas[i] - current, dirs[i])
-            add_to_weight(model, weight, w - w0, arch.conv1d)
+                current = outs[i] + update @ keys[i]
+                update += torch.outer(outs[i] + values.deltas[i] - current, dirs[i])
+            add_to_weight(model, weight, update, arch.conv1d)
         return UpdateResult(
             touched=(weight,),
             steps=values.steps,

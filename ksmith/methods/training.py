@@ -90,7 +90,7 @@ def tokenize_pairs(tokenizer, pairs: Sequence[TrainPair], device: torch.device |
     try:
         split = encode_pairs(tokenizer, [(pair.prompt, pair.target) for pair in pairs])
     except TokenizationError as exc:
-        raise MethodError(f"{exc}; give a non-empty target (' ' + object)") from None
+        raise MethodError(f"a target adds no token to its prompt ({exc}); give a non-empty target (' ' + object)") from None
     rows = [context + continuation for context, continuation in split]
     starts = [len(context) for context, _ in split]
     width = max(len(r) for r in rows)
