@@ -116,8 +116,9 @@ def published_ft(arch: Architecture, objective: str) -> FTHparams:
     """EasyEdit's FT settings (commit 14cea82) for real models: hparams/FT/gpt2-xl.yaml (block 0,
     25 steps, lr 5e-4, L-inf bound 5e-4, the ROME paper's FT-L) for the GPT families and
     hparams/FT/llama-7b.yaml (block 21 of 32, 25 steps, lr 5e-4, no bound) for Llama-style
-    layouts; FT-L reads the first target token (their `prompt_last`), FT-M every target token
-    (their `target_new`). Fixed step count (no early stop), as there."""
+    layouts; FT-L reads the first target token (their `prompt_last`) under the bound, FT-M every
+    target token (their `target_new`) with none (what makes it FT-M). Fixed step count (no early
+    stop), as there."""
     from ksmith.models.arch import published_family, scaled_layer
 
     if published_family(arch) == "llama":
@@ -126,7 +127,7 @@ def published_ft(arch: Architecture, objective: str) -> FTHparams:
         layer, bound = 0, 5e-4
     return FTHparams(
         layers=(layer,), modules=("mlp_out",), lr=5e-4, steps=25, epochs=1.0, stop_loss=0.0,
-        norm_bound=bound, objective=objective,
+        norm_bound=bound if objective == "prompt_last" else None, objective=objective,
     )
 
 
