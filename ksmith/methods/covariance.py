@@ -122,6 +122,25 @@ def sample_corpus(
     return sequences
 
 
+def sampled_sequences(model: nn.Module, tokenizer, n: int, length: int, seed: int, batch_size: int) -> list[list[int]]:
+    """`sample_corpus`, cached on disk by the whole model's weights and (n, length, seed): MEMIT's
+    and AlphaEdit's layers (and ROME's, across layer choices) share one sample instead of
+    generating it again per layer; generation is most of the statistics' cost on a real model."""
+    import json
+
+    key = cache.stable_hash("sampled_corpus", weights_hash(model), n, length, seed, cache.CODE_VERSION)
+    path = cache.entry("samples", f"{key}.json")
+    with cache.locked(path):
+        if path.is_file():
+            try:
+                return json.loads(path.read_text())
+            except ValueError:
+                log.warning("sampled corpus %s unreadable; sampling again", path)
+        seqs = sample_corpus(model, tokenizer, n, length, seed, batch_size)
+        cache.atomic_write_text(path, json.dumps(seqs))
+        return seqs
+
+
 @torch.no_grad()
 def accumulate(
     model: nn.Module,
@@ -227,7 +246,7 @@ def _compute(model, tokenizer, module, path, texts, from_file, samples, sample_l
         batches = list(_text_batches(tokenizer, texts, batch_size, max_len, device))
         what = f"{len(texts)} texts"
     else:
-        seqs = sample_corpus(model, tokenizer, samples, sample_length, seed, batch_size)
+        seqs = sampled_sequences(model, tokenizer, samples, sample_length, seed, batch_size)
         batches = [
             (torch.tensor(seqs[i : i + batch_size], dtype=torch.long, device=device),
              torch.ones((len(seqs[i : i + batch_size]), sample_length), dtype=torch.long, device=device))

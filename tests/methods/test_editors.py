@@ -242,3 +242,18 @@ def test_ike_states_the_new_fact_and_changes_no_weight() -> None:
     assert result.touched == () and not toy.changed(before, model)
     with pytest.raises(MethodError, match="edit. task only"):
         get_method("ike").apply(model, tok, toy.request("unlearn", n=1))
+
+
+def test_sampled_corpus_is_shared_by_the_layers(tmp_path: Path, monkeypatch) -> None:
+    """Statistics of two layers of one model sample their text once (the second reads the cache)."""
+    import ksmith.methods.covariance as covariance
+
+    monkeypatch.setenv("KSMITH_CACHE", str(tmp_path))
+    tok, model = toy.tokenizer(), toy.tiny_model("llama")
+    calls = []
+    real = covariance.sample_corpus
+    monkeypatch.setattr(covariance, "sample_corpus", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = key_second_moment(model, tok, "model.layers.0.mlp.down_proj", samples=8, sample_length=6)
+    second = key_second_moment(model, tok, "model.layers.1.mlp.down_proj", samples=8, sample_length=6)
+    assert len(calls) == 1 and not first.cached and not second.cached
+    assert first.count == second.count == 8 * 6
