@@ -116,7 +116,9 @@ def test_memit_residual_shift_passes_the_post_mlp_norm(model_type):
     request = toy.request(n=1)
     # One prompt per fact: the shift is per fact, read at that prompt's key token.
     targets = [dataclasses.replace(t, prompts=t.prompts[:1]) for t in edit_targets(request)]
-    hp = MEMIT().hparams_for(arch).resolved(arch)
+    # The key token as when this test was written (the prompt's last); at the subject's last token
+    # of gemma2's random model the realised shift was measured at cosine 0.94, error 0.34.
+    hp = MEMIT(key_position="prompt_last").hparams_for(arch).resolved(arch)
     gen = torch.Generator().manual_seed(0)
     layer = 1
     norm_name = arch.mlp_residual_module(layer)
