@@ -53,7 +53,7 @@ OPTIONS: dict[str, tuple[str, str | None]] = {
     "fail-on": ("tolerances for --ksmith-baseline: METRIC:DELTA[,...], e.g. direct_acc:0.02", None),
     "device": ("torch device (default: cuda when available, one GPU per xdist worker; else cpu)", None),
     "dtype": ("model dtype: float32, bfloat16, float16 (default: bfloat16 on CUDA, float32 on CPU)", None),
-    "batch-size": ("scoring batch size", "64"),
+    "batch-size": ("scoring batch: auto (token budget; on a GPU the largest that fits) or max rows per pass", "auto"),
     "hparams": ("YAML or JSON file of method hyper-parameters: method -> model type or spec ('*' = every model) -> field -> value", None),
     "cov-corpus": ("text file (one text per line) for ROME/MEMIT/AlphaEdit key statistics (default: text sampled from the model)", None),
     "protocols": ("comma-separated scoring protocols", "mcq,mcq_norm,prob_compare,token_acc"),
@@ -77,7 +77,7 @@ class Harness:
     resume: bool
     device: str | None
     dtype: str | None
-    batch_size: int
+    batch_size: int | str  # "auto" or rows per forward pass (ksmith.scoring.Scorer)
     protocols: tuple[str, ...]
     rootdir: Path
     sequential_batch: int | None = None  # None: k/10 (at least 1)
@@ -184,9 +184,9 @@ def build_harness(config: pytest.Config) -> Harness:
         if (baseline is None) != (fail_on_raw is None):
             raise KsmithError("--ksmith-baseline and --ksmith-fail-on go together: give both or neither")
         tolerances = parse_fail_on(fail_on_raw) if fail_on_raw else ()
-        batch_raw = _raw(config, "batch-size") or "64"
-        if not batch_raw.isdigit() or int(batch_raw) < 1:
-            raise KsmithError(f"--ksmith-batch-size: expected a positive integer, got {batch_raw!r}")
+        batch_raw = _raw(config, "batch-size") or "auto"
+        if batch_raw != "auto" and (not batch_raw.isdigit() or int(batch_raw) < 1):
+            raise KsmithError(f"--ksmith-batch-size: expected 'auto' or a positive integer, got {batch_raw!r}")
         protocols = split_list(_raw(config, "protocols"))
         from ksmith.scoring import PROTOCOLS
 
@@ -217,7 +217,7 @@ def build_harness(config: pytest.Config) -> Harness:
         resume=bool(resume),
         device=_raw(config, "device"),
         dtype=_raw(config, "dtype"),
-        batch_size=int(batch_raw),
+        batch_size=batch_raw if batch_raw == "auto" else int(batch_raw),
         protocols=protocols,
         rootdir=rootdir,
         sequential_batch=int(sequential_raw) if sequential_raw else None,

@@ -23,8 +23,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ksmith.cache import CODE_VERSION, atomic_write_text, entry, stable_hash
+from ksmith.cache import CODE_VERSION, atomic_write_text, entry, locked, stable_hash
 from ksmith.errors import KsmithError
+from ksmith.tokens import TokenizationError, empty_context_ids, encode_pairs, encode_texts, prefix_ids
 
 if TYPE_CHECKING:
     from ksmith.models.loaded import LoadedModel
@@ -42,8 +43,9 @@ class Score:
 
     choice:          the option index the model picked (mcq, mcq_norm: argmax of option scores;
                      gen_match: index of the option the generation matched, or None).
-    option_scores:   per option: summed log-likelihood (mcq) or per-token mean (mcq_norm); empty
-                     for protocols that do not score options.
+    option_scores:   per option: summed log-likelihood (mcq), or that sum divided by the option's
+                     length in characters (mcq_norm, lm-eval's `acc_norm`); empty for protocols that
+                     do not score options. Ties go to the first option, as numpy's argmax in lm-eval.
     value:           the protocol's scalar where it has one (prob_compare: log p(new) - log p(old)
                      for edits; token_acc: teacher-forced token accuracy of the expected answer;
                      gen_match: 1.0 or 0.0).
@@ -80,7 +82,7 @@ class LoglikelihoodResult:
 
     @property
     def mean(self) -> float:
-        """Per-token mean log-likelihood (the length-normalised score)."""
+        """Per-token mean log-likelihood (not what `mcq_norm` uses: that divides by characters)."""
         return self.logprob / max(1, self.n_tokens)
 
 
@@ -148,144 +150,288 @@ def _check_protocols(protocols: Iterable[str]) -> tuple[str, ...]:
     return chosen
 
 
+#: Default token budget of one forward pass (rows x padded width) where none is found by search:
+#: on CPU larger batches stop paying (the matmuls are already large enough to run at the machine's
+#: peak) and only cost memory; measured in bench/perf/bench_scoring.py.
+CPU_TOKEN_BUDGET = 4096
+#: Where `batch_size="auto"` starts its search on an accelerator; halved on every out-of-memory.
+AUTO_START_TOKEN_BUDGET = 1 << 17
+#: Elements of one float32 slab of logits during the log-softmax (bounds memory for 256k vocabularies).
+_LOGSOFTMAX_SLAB = 1 << 25
+
+
+@dataclass
+class _Row:
+    """One forward row: a context, then (packed) continuations that all attend to it but not to each other.
+
+    tokens:    model input ids; positions: position ids; segments: 0 for the context, s >= 1 for the
+               s-th packed continuation (its tokens but the last).
+    targets:   per request scored from this row: (request index, [(row position, target id), ...]).
+    """
+
+    tokens: list[int]
+    positions: list[int]
+    segments: list[int]
+    targets: list[tuple[int, list[tuple[int, int]]]] = field(default_factory=list)
+
+    @property
+    def packed(self) -> bool:
+        return any(self.segments)
+
+
+def _build_rows(
+    encoded: Sequence[tuple[list[int], list[int]]], max_len: int | None, pack_limit: int | None
+) -> list[_Row]:
+    """Group requests into rows: one row per distinct (truncated) context, its continuations packed.
+
+    A request's model input is lm-eval's: `(context + continuation)[-(max_len + 1):][:-1]`, so the
+    context is cut on the left only when the whole does not fit. Continuations of one context are
+    appended to its row (each but its last token, at positions continuing the context's, attending
+    to the context and to themselves only): a 4-option MCQ costs one context plus its options' tokens.
+    Identical continuations share a segment; single-token ones need none (all read the context's
+    last position). `pack_limit` (the model's sliding window, if any) caps a packed row's length;
+    continuations that would pass it get a plain row of their own.
+    """
+    by_context: dict[tuple[int, ...], list[int]] = {}
+    for i, (ctx, cont) in enumerate(encoded):
+        if max_len is not None:
+            if len(cont) > max_len:
+                raise ScoringError(f"continuation of {len(cont)} tokens exceeds the model's {max_len}")
+            ctx = ctx[max(0, len(ctx) + len(cont) - 1 - max_len) :]
+        by_context.setdefault(tuple(ctx), []).append(i)
+    rows: list[_Row] = []
+    for ctx, members in by_context.items():
+        row = _Row(list(ctx), list(range(len(ctx))), [0] * len(ctx))
+        rows.append(row)
+        segment_of: dict[tuple[int, ...], int] = {}
+        last = len(ctx) - 1
+        for i in members:
+            cont = encoded[i][1]
+            if len(cont) == 1:
+                row.targets.append((i, [(last, cont[0])]))
+                continue
+            body = tuple(cont[:-1])
+            start = segment_of.get(body)
+            if start is None:
+                if pack_limit is not None and len(row.tokens) + len(body) > pack_limit:
+                    alone = _Row(list(ctx) + list(body), list(range(len(ctx) + len(body))), [0] * (len(ctx) + len(body)))
+                    alone.targets.append((i, [(last + j, t) for j, t in enumerate(cont)]))
+                    rows.append(alone)
+                    continue
+                start = segment_of[body] = len(row.tokens)
+                segment = max(row.segments) + 1
+                row.tokens.extend(body)
+                row.positions.extend(range(len(ctx), len(ctx) + len(body)))
+                row.segments.extend([segment] * len(body))
+            row.targets.append((i, [(last, cont[0])] + [(start + j, t) for j, t in enumerate(cont[1:])]))
+    return rows
+
+
+def _batches(rows: Sequence[_Row], start: int, max_rows: int | None, token_budget: int | None) -> int:
+    """End index of the batch that starts at `start` (rows sorted longest first): as many rows as fit
+    the token budget (rows x the first row's width) and the row cap; always at least one."""
+    width = len(rows[start].tokens)
+    end = start + 1
+    while end < len(rows):
+        if max_rows is not None and end - start >= max_rows:
+            break
+        if token_budget is not None and (end - start + 1) * width > token_budget:
+            break
+        end += 1
+    return end
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
 class Scorer:
     """The batched scoring engine for one `LoadedModel`. It never changes the model's weights.
 
-    batch_size: requests per forward pass. Results do not depend on it (beyond float rounding).
+    batch_size: "auto" (the default) batches by a token budget: on an accelerator the largest that
+                fits, found by halving on out-of-memory and remembered; on CPU `CPU_TOKEN_BUDGET`.
+                An integer caps the rows of a forward pass instead (a row is one distinct context
+                with its continuations). Results do not depend on it (beyond float rounding, which
+                the tests bound at 1e-4).
+    token_budget: an explicit cap on rows x padded width per forward pass (overrides the default).
     """
 
-    def __init__(self, model: LoadedModel, batch_size: int = 64) -> None:
-        if batch_size < 1:
-            raise ScoringError(f"batch_size must be >= 1, got {batch_size}")
+    def __init__(self, model: LoadedModel, batch_size: int | str = "auto", token_budget: int | None = None) -> None:
+        self.auto = batch_size == "auto"
+        if not self.auto and not (isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size >= 1):
+            raise ScoringError(f"batch_size must be 'auto' or an integer >= 1, got {batch_size!r}")
+        if token_budget is not None and token_budget < 1:
+            raise ScoringError(f"token_budget must be >= 1, got {token_budget}")
         self.model = model
-        self.batch_size = batch_size
+        self.batch_size: int | str = batch_size
+        self.max_rows: int | None = None if self.auto else int(batch_size)
+        #: Out-of-memory is recoverable (halve the budget, retry) only on an accelerator.
+        self._accelerator = self._device().type != "cpu"
+        if token_budget is None and self.auto:
+            token_budget = AUTO_START_TOKEN_BUDGET if self._accelerator else CPU_TOKEN_BUDGET
+        self.token_budget: int | None = token_budget
         tokenizer = model.tokenizer
-        probe = tokenizer("x", add_special_tokens=True)["input_ids"]
-        bos = tokenizer.bos_token_id
         #: Tokens the model's own convention puts before any text (e.g. Llama's BOS, tiny-kg's [BOS]).
-        self._prefix: list[int] = [bos] if bos is not None and probe[:1] == [bos] else []
-        fallback = bos if bos is not None else tokenizer.eos_token_id
+        self._prefix: list[int] = prefix_ids(tokenizer)
         #: Token used as the whole context when a context encodes to nothing (as lm-eval does).
-        self._empty_context: list[int] = [fallback if fallback is not None else 0]
+        self._empty_context: list[int] = empty_context_ids(tokenizer)
         config = model.lm.config
-        self._max_len: int | None = getattr(config, "n_positions", None) or getattr(
-            config, "max_position_embeddings", None
+        text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+        self._max_len: int | None = getattr(text_config, "n_positions", None) or getattr(
+            text_config, "max_position_embeddings", None
         )
+        # Packing continuations behind one context needs a custom attention mask, which the eager and
+        # SDPA kernels take and flash-attention does not; a sliding window caps the packed length.
+        attn = getattr(config, "_attn_implementation", None) or "eager"
+        self._can_pack = attn in ("eager", "sdpa")
+        window = getattr(text_config, "sliding_window", None)
+        self._pack_limit: int | None = int(window) if window else None
+        import inspect
+
+        self._keeps_logits = "logits_to_keep" in inspect.signature(model.lm.forward).parameters
 
     # -- tokenisation --------------------------------------------------------------------------
-    def _encode(self, text: str) -> list[int]:
-        return self._encode_many([text])[text]
-
     def _encode_many(self, texts: Iterable[str]) -> dict[str, list[int]]:
-        """Token ids of each distinct text, in one batched tokenizer call (per-call overhead of the
-        tokenizer was half of the engine's time on tiny-kg when texts were encoded one by one)."""
-        unique = list(dict.fromkeys(texts))
-        if not unique:
-            return {}
-        backend = getattr(self.model.tokenizer, "backend_tokenizer", None)  # Rust tokenizer: no dict per text
-        if backend is not None:
-            ids = [encoding.ids for encoding in backend.encode_batch(unique, add_special_tokens=False)]
-        else:
-            ids = self.model.tokenizer(unique, add_special_tokens=False)["input_ids"]
-        return {text: self._prefix + list(row) for text, row in zip(unique, ids)}
-
-    def _split(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
-        """Token ids of context and continuation, split the lm-eval way (encode whole, cut at context)."""
-        return self._split_many([(context, continuation)])[0]
+        """Token ids of each distinct text (with the tokenizer's own BOS), in one batched call."""
+        return encode_texts(self.model.tokenizer, texts, prefix=self._prefix)
 
     def _split_many(self, requests: Sequence[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
-        encoded = self._encode_many([c for c, _ in requests] + [c + x for c, x in requests])
-        out = []
-        for context, continuation in requests:
-            whole = encoded[context + continuation]
-            ctx = encoded[context]
-            if whole[: len(ctx)] != ctx:  # a merge across the boundary: fall back to separate encodings
-                cont = list(self.model.tokenizer(continuation, add_special_tokens=False)["input_ids"])
-            else:
-                cont = whole[len(ctx) :]
-            if not cont:
-                raise ScoringError(f"continuation {continuation!r} encodes to no tokens; nothing to score")
-            out.append((ctx or list(self._empty_context), cont))
-        return out
+        """(context ids, continuation ids) per request: `ksmith.tokens.encode_pairs`, lm-eval's split."""
+        try:
+            return encode_pairs(self.model.tokenizer, requests)
+        except TokenizationError as exc:
+            raise ScoringError(str(exc)) from exc
 
     # -- the forward pass ----------------------------------------------------------------------
     def _device(self) -> Any:
         return next(self.model.lm.parameters()).device
 
-    def _forward(self, rows: list[list[int]]) -> Any:
-        """Log-softmax logits (float32) of right-padded `rows`: tensor [B, T, V]."""
+    def _dtype(self) -> Any:
+        return next(self.model.lm.parameters()).dtype
+
+    def _logits_at(self, rows: Sequence[_Row], keep: Sequence[tuple[int, int]]) -> Any:
+        """Logits (the model's dtype) at the (row, position) pairs `keep`, in row-major order: [N, V].
+
+        Only those positions go through the LM head (`logits_to_keep`), so no [B, T, V] tensor is
+        ever made. Rows are right-padded; a batch with a packed row gets a 4-D additive mask
+        (causal, and a continuation sees the context and itself only) and explicit position ids.
+        """
         import torch
 
-        width = max(len(row) for row in rows)
-        device = self._device()
-        # Padded on the host as lists, then one transfer each: no per-row copies to the accelerator.
-        ids = torch.tensor([row + [0] * (width - len(row)) for row in rows], dtype=torch.long, device=device)
-        mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in rows], dtype=torch.long, device=device)
-        out = self.model.lm(input_ids=ids, attention_mask=mask, use_cache=False)
-        return out.logits.float()
+        device, dtype = self._device(), self._dtype()
+        width = max(len(row.tokens) for row in rows)
+        pad = [0] * width
+        ids = torch.tensor([row.tokens + pad[len(row.tokens) :] for row in rows], dtype=torch.long, device=device)
+        positions = torch.tensor(
+            [row.positions + list(range(len(row.positions), width)) for row in rows], dtype=torch.long, device=device
+        )
+        keep_mask = torch.zeros((len(rows), width), dtype=torch.bool, device=device)
+        if keep:
+            b, t = zip(*keep)
+            keep_mask[torch.tensor(b, device=device), torch.tensor(t, device=device)] = True
+        if any(row.packed for row in rows):
+            segments = torch.tensor(
+                [row.segments + [-1] * (width - len(row.segments)) for row in rows], dtype=torch.long, device=device
+            )
+            index = torch.arange(width, device=device)
+            q_seg, k_seg = segments[:, :, None], segments[:, None, :]
+            allowed = (index[:, None] >= index[None, :]) & (k_seg >= 0) & ((k_seg == 0) | (k_seg == q_seg))
+            allowed |= (q_seg < 0) & (index[None, None, :] == 0)  # padding queries read token 0: no empty row
+            mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill_(~allowed, torch.finfo(dtype).min)
+            mask = mask[:, None]
+        else:
+            lengths = torch.tensor([len(row.tokens) for row in rows], device=device)
+            mask = (torch.arange(width, device=device)[None, :] < lengths[:, None]).long()
+        kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask, "position_ids": positions, "use_cache": False}
+        if self._keeps_logits:
+            return self.model.lm(**kwargs, logits_to_keep=keep_mask).logits
+        return self.model.lm(**kwargs).logits[keep_mask]
 
-    def _truncate(self, ctx: list[int], cont: list[int]) -> list[int]:
-        """Model input (context + continuation minus its last token), cut on the left to fit."""
-        full = ctx + cont
-        inputs = full[:-1]
-        if self._max_len is not None and len(inputs) > self._max_len:
-            if len(cont) > self._max_len:
-                raise ScoringError(f"continuation of {len(cont)} tokens exceeds the model's {self._max_len}")
-            inputs = inputs[-self._max_len :]
-        return inputs
+    def _score_rows(self, rows: Sequence[_Row]) -> list[tuple[int, list[float], list[bool]]]:
+        """Per request in `rows`: (index, log p of each continuation token, whether each is the argmax)."""
+        import torch
+
+        where: dict[tuple[int, int], int] = {}
+        for b, row in enumerate(rows):
+            for _, pairs in row.targets:
+                for t, _ in pairs:
+                    where.setdefault((b, t), 0)
+        keep = sorted(where)
+        for n, key in enumerate(keep):
+            where[key] = n
+        logits = self._logits_at(rows, keep)
+        device = logits.device
+        slab = max(1, _LOGSOFTMAX_SLAB // logits.shape[-1])
+        lse_parts, top_parts = [], []
+        for start in range(0, logits.shape[0], slab):  # float32 only a slab at a time
+            part = logits[start : start + slab].float()
+            lse_parts.append(torch.logsumexp(part, dim=-1))
+            top_parts.append(part.argmax(dim=-1))
+        lse, top = torch.cat(lse_parts), torch.cat(top_parts)
+        pair_row: list[int] = []
+        pair_tok: list[int] = []
+        for b, row in enumerate(rows):
+            for _, pairs in row.targets:
+                for t, token in pairs:
+                    pair_row.append(where[(b, t)])
+                    pair_tok.append(token)
+        rows_t = torch.tensor(pair_row, dtype=torch.long, device=device)
+        toks_t = torch.tensor(pair_tok, dtype=torch.long, device=device)
+        token_lp = (logits[rows_t, toks_t].float() - lse[rows_t]).tolist()
+        token_hit = (top[rows_t] == toks_t).tolist()
+        out, k = [], 0
+        for row in rows:
+            for i, pairs in row.targets:
+                out.append((i, token_lp[k : k + len(pairs)], token_hit[k : k + len(pairs)]))
+                k += len(pairs)
+        return out
+
+    def _run_batches(self, rows: list[_Row], step: Any) -> None:
+        """Call `step(batch)` over `rows` (sorted longest first) in token-budgeted batches; with
+        batch_size="auto" on an accelerator an out-of-memory halves the budget and retries the batch."""
+        start = 0
+        while start < len(rows):
+            end = _batches(rows, start, self.max_rows, self.token_budget)
+            try:
+                step(rows[start:end])
+            except (RuntimeError, MemoryError) as exc:
+                if not (self.auto and self._accelerator and _is_oom(exc)) or end - start == 1:
+                    raise
+                self.token_budget = max(1, (self.token_budget or len(rows[start].tokens) * (end - start)) // 2)
+                log.info("scoring: out of memory at %d rows; token budget now %d", end - start, self.token_budget)
+                _empty_cache(self._device())
+                continue
+            start = end
 
     def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[LoglikelihoodResult]:
         """Score each continuation given its context; results in request order.
 
-        Requests whose model input is identical (the same context with one-token continuations,
-        as in every MCQ over one-word options) share one row of the batch: one forward pass
-        serves all four options. Only the continuation positions go through the log-softmax.
+        Requests are split as lm-eval splits them (`ksmith.tokens.encode_pairs`); requests that share
+        a context share one row (see `_build_rows`); rows run longest first in token-budgeted batches;
+        only the continuation positions go through the LM head and the log-softmax.
         """
         import torch
 
         encoded = self._split_many(requests)
-        inputs = [tuple(self._truncate(ctx, cont)) for ctx, cont in encoded]
-        row_of: dict[tuple[int, ...], int] = {}
-        rows: list[tuple[int, ...]] = []
-        members: list[list[int]] = []
-        for i in sorted(range(len(inputs)), key=lambda i: -len(inputs[i])):
-            row = row_of.get(inputs[i])
-            if row is None:
-                row = row_of[inputs[i]] = len(rows)
-                rows.append(inputs[i])
-                members.append([])
-            members[row].append(i)
+        pack_limit = self._pack_limit if self._can_pack else 0
+        rows = _build_rows(encoded, self._max_len, pack_limit)
+        rows.sort(key=lambda row: -len(row.tokens))
         sums = [0.0] * len(encoded)
         hits = [0] * len(encoded)
+
+        def step(batch: Sequence[_Row]) -> None:
+            for i, token_lp, token_hit in self._score_rows(batch):
+                sums[i] = sum(token_lp)
+                hits[i] = sum(token_hit)
+
         lm = self.model.lm
         was_training = lm.training
         lm.eval()
         try:
             with torch.inference_mode():
-                for start in range(0, len(rows), self.batch_size):
-                    batch = range(start, min(start + self.batch_size, len(rows)))
-                    logits = self._forward([list(rows[r]) for r in batch])
-                    row_idx: list[int] = []
-                    pos_idx: list[int] = []
-                    tok_idx: list[int] = []
-                    owner: list[int] = []
-                    for b, r in enumerate(batch):
-                        end = len(rows[r])
-                        for i in members[r]:
-                            cont = encoded[i][1]
-                            row_idx.extend([b] * len(cont))
-                            pos_idx.extend(range(end - len(cont), end))
-                            tok_idx.extend(cont)
-                            owner.extend([i] * len(cont))
-                    device = logits.device
-                    picked = logits[torch.tensor(row_idx, device=device), torch.tensor(pos_idx, device=device)]
-                    logp = torch.log_softmax(picked, dim=-1)
-                    tokens = torch.tensor(tok_idx, device=device)
-                    token_lp = logp.gather(-1, tokens.unsqueeze(-1)).squeeze(-1).tolist()
-                    token_hit = (logp.argmax(-1) == tokens).tolist()
-                    for i, lp, hit in zip(owner, token_lp, token_hit):
-                        sums[i] += lp
-                        hits[i] += int(hit)
+                self._run_batches(rows, step)
         finally:
             lm.train(was_training)
         return [
@@ -297,7 +443,8 @@ class Scorer:
         """Greedy-decode up to `max_tokens` tokens after each context (stops at EOS); request order.
 
         No KV cache: answers are a few tokens long, and re-running right-padded rows keeps every
-        token at its own position, so generation is as batch-independent as `loglikelihood`.
+        token at its own position, so generation is as batch-independent as `loglikelihood`. Only
+        each row's last position goes through the LM head.
         """
         import torch
 
@@ -307,29 +454,37 @@ class Scorer:
         seqs = [contexts[context] or list(self._empty_context) for context, _ in requests]
         budgets = [int(n) for _, n in requests]
         generated: list[list[int]] = [[] for _ in requests]
-        order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i]))
+        order = sorted((i for i in range(len(seqs)) if budgets[i] > 0), key=lambda i: -(len(seqs[i]) + budgets[i]))
+        # one pseudo-row per request, as long as it will grow, so the batcher sizes batches right
+        sizing = [_Row([0] * (len(seqs[i]) + budgets[i]), [], [], [(i, [])]) for i in order]
+        done: set[int] = set()
+
+        def step(batch: Sequence[_Row]) -> None:
+            active = [row.targets[0][0] for row in batch]
+            active = [i for i in active if i not in done and len(generated[i]) < budgets[i]]  # resumable after OOM
+            while active:
+                rows = []
+                for i in active:
+                    row = (seqs[i] + generated[i])[-self._max_len :] if self._max_len else seqs[i] + generated[i]
+                    rows.append(_Row(row, list(range(len(row))), [0] * len(row)))
+                logits = self._logits_at(rows, [(b, len(row.tokens) - 1) for b, row in enumerate(rows)])
+                picks = logits.float().argmax(-1).tolist()
+                still = []
+                for i, token in zip(active, picks):
+                    if eos is not None and token == eos:
+                        done.add(i)
+                        continue
+                    generated[i].append(int(token))
+                    if len(generated[i]) < budgets[i]:
+                        still.append(i)
+                active = still
+
         lm = self.model.lm
         was_training = lm.training
         lm.eval()
         try:
             with torch.inference_mode():
-                for start in range(0, len(order), self.batch_size):
-                    active = [i for i in order[start : start + self.batch_size] if budgets[i] > 0]
-                    while active:
-                        rows = [seqs[i] + generated[i] for i in active]
-                        if self._max_len is not None:
-                            rows = [row[-self._max_len :] for row in rows]
-                        logits = self._forward(rows)
-                        last = torch.tensor([len(row) - 1 for row in rows], device=logits.device)
-                        picks = logits[torch.arange(len(rows), device=logits.device), last].argmax(-1).tolist()
-                        still = []
-                        for i, token in zip(active, picks):
-                            if eos is not None and token == eos:
-                                continue
-                            generated[i].append(int(token))
-                            if len(generated[i]) < budgets[i]:
-                                still.append(i)
-                        active = still
+                self._run_batches(sizing, step)
         finally:
             lm.train(was_training)
         return [tokenizer.decode(ids, skip_special_tokens=True) for ids in generated]
@@ -382,6 +537,13 @@ class Scorer:
         return scores
 
 
+def _empty_cache(device: Any) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
 def _argmax(values: Sequence[float]) -> int:
     return max(range(len(values)), key=lambda i: (values[i], -i))
 
@@ -391,9 +553,9 @@ def _option_score(probe: Probe, protocol: str, options: Sequence[LoglikelihoodRe
     target = expected_answer(probe)
     if protocol == "mcq":
         return Score(probe.id, protocol, _argmax(sums), sums)
-    if protocol == "mcq_norm":
-        means = tuple(o.mean for o in options)
-        return Score(probe.id, protocol, _argmax(means), means)
+    if protocol == "mcq_norm":  # lm-eval's acc_norm: per character of the option (no delimiter)
+        per_char = tuple(o.logprob / max(1, len(choice)) for o, choice in zip(options, probe.choices))
+        return Score(probe.id, protocol, _argmax(per_char), per_char)
     if protocol == "prob_compare":
         if probe.answer_after is not None and probe.answer_after != probe.answer_before:
             new, old = probe.answer_after, probe.answer_before
@@ -426,14 +588,16 @@ def pre_scores(
     dataset: Any,
     protocols: Iterable[str] = PROTOCOLS,
     *,
-    batch_size: int = 64,
+    batch_size: int | str = "auto",
 ) -> Scores:
-    """Scores of `dataset` before any update, computed once and cached on disk.
+    """Scores of `dataset` before any update, computed once and shared through the disk cache.
 
     The key is (hash of the model's weights *now*, device, dataset hash, protocols, code version):
     never the model's name, so two different models -- or the same model after an edit -- never
     share an entry. The weights are hashed afresh on every call (a few ms on tiny-kg) rather than
-    trusting `model.weights_hash`, which goes stale if someone forgot to restore.
+    trusting `model.weights_hash`, which goes stale if someone forgot to restore. The entry is
+    computed under a file lock: when several xdist workers (one per method's cell) ask at once, one
+    scores and the others wait and read its file, instead of each scoring the same dataset.
     """
     from ksmith.models.snapshot import weights_hash
 
@@ -442,11 +606,23 @@ def pre_scores(
         "pre_scores", weights_hash(model.lm), str(model.device), dataset.hash, sorted(chosen), CODE_VERSION
     )
     path = entry("scores", f"{key}.json")
-    if path.exists():
-        try:
-            return Scores.from_json(path.read_text())
-        except (ValueError, TypeError, KeyError) as exc:
-            log.warning("pre-score cache entry %s is corrupt (%s); recomputing", path, exc)
-    scores = Scorer(model, batch_size=batch_size).score(dataset.probes, chosen)
-    atomic_write_text(path, scores.to_json())
+    cached = _read_scores(path)
+    if cached is not None:
+        return cached
+    with locked(path):
+        cached = _read_scores(path)  # another worker may have written it while we waited
+        if cached is not None:
+            return cached
+        scores = Scorer(model, batch_size=batch_size).score(dataset.probes, chosen)
+        atomic_write_text(path, scores.to_json())
     return scores
+
+
+def _read_scores(path: Any) -> Scores | None:
+    if not path.exists():
+        return None
+    try:
+        return Scores.from_json(path.read_text())
+    except (ValueError, TypeError, KeyError) as exc:
+        log.warning("pre-score cache entry %s is corrupt (%s); recomputing", path, exc)
+        return None

@@ -12,8 +12,8 @@ probes) are then not counted against the method.
 * forget quality (TOFU, Maini et al. 2024): over the unlearning `Q+` probes, the p-value of the
   two-sample Kolmogorov-Smirnov test between the per-probe *truth ratios* of the unlearned model
   and of the oracle. Truth ratio of a probe = mean over the other options of p(option) / p(old
-  answer), with p the length-normalised likelihood (the `mcq_norm` per-token mean, as TOFU
-  normalises by answer length). High p-value = indistinguishable from never having learned the
+  answer), with p the length-normalised likelihood (`mcq_norm`: log-likelihood per character of
+  the option, lm-eval's `acc_norm`; TOFU normalises per token, which ksmith no longer records). High p-value = indistinguishable from never having learned the
   fact. The oracle against itself gives exactly 1.
 
 The oracle model itself is trained by `ksmith.models.tiny.pretrain`, cached like any tiny-kg.

@@ -3,6 +3,7 @@ session, and hand-made probes over its facts (so these tests do not wait on the 
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass
 
@@ -25,8 +26,10 @@ def small_model(small_world, tmp_path_factory) -> LoadedModel:
     from ksmith.models.tiny import TinyConfig, pretrain
 
     with pytest.MonkeyPatch.context() as mp:
-        # One cache directory for the whole session, so the model tests' fixture reuses this model.
-        mp.setenv("KSMITH_CACHE", str(tmp_path_factory.getbasetemp() / "tiny-kg-cache"))
+        # One cache directory for the whole session, so the model tests' fixture reuses this model;
+        # KSMITH_TEST_CACHE names a directory that outlives the session (a developer's re-runs).
+        cache = os.environ.get("KSMITH_TEST_CACHE") or str(tmp_path_factory.getbasetemp() / "tiny-kg-cache")
+        mp.setenv("KSMITH_CACHE", cache)
         return pretrain(small_world, TinyConfig.small(), device="cpu")
 
 

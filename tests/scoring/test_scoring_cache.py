@@ -62,3 +62,31 @@ def test_pre_scores_of_a_generated_dataset(small_model, small_world, tmp_path, m
     direct = [p for p in dataset.probes if p.probe_type == "direct" and not p.held_out]
     right = sum(scores.get(p.id, "mcq").choice == p.answer_before for p in direct)
     assert right / len(direct) >= 0.75  # the model knows the facts it is about to have edited
+
+
+def test_concurrent_callers_score_once(small_model, dataset, tmp_path, monkeypatch):
+    """xdist workers asking for the same pre-scores at once: one scores, the others read its entry."""
+    import threading
+    import time
+
+    monkeypatch.setenv("KSMITH_CACHE", str(tmp_path))
+    calls = []
+    real_score = scoring.Scorer.score
+
+    def slow_score(self, *args, **kwargs):
+        calls.append(1)
+        time.sleep(0.5)  # long enough that the other caller arrives while this one holds the lock
+        return real_score(self, *args, **kwargs)
+
+    monkeypatch.setattr(scoring.Scorer, "score", slow_score)
+    results = [None, None]
+
+    def call(k):
+        results[k] = pre_scores(small_model, dataset, ["mcq"])
+
+    threads = [threading.Thread(target=call, args=(k,)) for k in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1 and results[0] == results[1] and results[0] is not None
