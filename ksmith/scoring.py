@@ -5,11 +5,17 @@ Two request kinds, as in lm-evaluation-harness: `loglikelihood(context, continua
 `gen_match`) is built on them, and every `Score` carries its protocol's name, so a metric never mixes
 numbers measured in different ways.
 
-Why batched, sorted and right-padded: editing toolkits usually score one prompt at a time, which on a
-small model is dominated by per-call overhead. Sorting by length keeps padding low; padding on the
-right keeps every real token at its own position, so (with the causal mask) a request's
-log-likelihood does not depend on what it was batched with -- up to float rounding, which the tests
-bound at 1e-4.
+Requests are tokenized as lm-evaluation-harness's `multiple_choice` tokenizes them
+(`ksmith.tokens.encode_pairs`), so ksmith's log-likelihoods are lm-eval's (tested on SmolLM2 to 1e-4).
+
+Why batched, packed, sorted and right-padded: editing toolkits usually score one prompt at a time,
+which on a small model is dominated by per-call overhead. Requests that share a context share one
+row, their continuations packed after it (a 4-option MCQ costs one context plus its options' tokens,
+not four full rows). Rows run longest first (an out-of-memory shows at once) in batches bounded by a
+token budget, which keeps padding low. Padding on the right and explicit position ids keep every real
+token at its own position, so a request's log-likelihood does not depend on what it was batched or
+packed with -- up to float rounding, which the tests bound at 1e-4. Only the scored positions go
+through the LM head and the log-softmax.
 
 `torch` is imported inside the functions that need it, so metrics can import `Score` cheaply.
 """
@@ -150,9 +156,9 @@ def _check_protocols(protocols: Iterable[str]) -> tuple[str, ...]:
     return chosen
 
 
-#: Default token budget of one forward pass (rows x padded width) where none is found by search:
-#: on CPU larger batches stop paying (the matmuls are already large enough to run at the machine's
-#: peak) and only cost memory; measured in bench/perf/bench_scoring.py.
+#: Token budget of one forward pass (rows x padded width) on CPU, chosen rather than searched: a few
+#: hundred MCQ rows per pass (matmuls large enough for the CPU's GEMM kernels) while the activations
+#: and the 4-D mask stay in tens of MB.
 CPU_TOKEN_BUDGET = 4096
 #: Where `batch_size="auto"` starts its search on an accelerator; halved on every out-of-memory.
 AUTO_START_TOKEN_BUDGET = 1 << 17
@@ -300,7 +306,7 @@ class Scorer:
     def _split_many(self, requests: Sequence[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
         """(context ids, continuation ids) per request: `ksmith.tokens.encode_pairs`, lm-eval's split."""
         try:
-            return encode_pairs(self.model.tokenizer, requests)
+            return encode_pairs(self.model.tokenizer, requests, prefix=self._prefix, empty=self._empty_context)
         except TokenizationError as exc:
             raise ScoringError(str(exc)) from exc
 
@@ -592,7 +598,7 @@ def pre_scores(
 ) -> Scores:
     """Scores of `dataset` before any update, computed once and shared through the disk cache.
 
-    The key is (hash of the model's weights *now*, device, dataset hash, protocols, code version):
+    The key is (hash of the model's weights *now*, kind of device, dataset hash, protocols, code version):
     never the model's name, so two different models -- or the same model after an edit -- never
     share an entry. The weights are hashed afresh on every call (a few ms on tiny-kg) rather than
     trusting `model.weights_hash`, which goes stale if someone forgot to restore. The entry is
@@ -603,7 +609,7 @@ def pre_scores(
 
     chosen = _check_protocols(protocols)
     key = stable_hash(
-        "pre_scores", weights_hash(model.lm), str(model.device), dataset.hash, sorted(chosen), CODE_VERSION
+        "pre_scores", weights_hash(model.lm), _device_kind(model.device), dataset.hash, sorted(chosen), CODE_VERSION
     )
     path = entry("scores", f"{key}.json")
     cached = _read_scores(path)
@@ -616,6 +622,17 @@ def pre_scores(
         scores = Scorer(model, batch_size=batch_size).score(dataset.probes, chosen)
         atomic_write_text(path, scores.to_json())
     return scores
+
+
+def _device_kind(device: Any) -> str:
+    """The device as far as scores depend on it: its type and, for a GPU, its model -- not its
+    index, so xdist workers placed on `cuda:0` and `cuda:1` of one machine share their pre-scores."""
+    import torch
+
+    device = torch.device(str(device))
+    if device.type == "cuda" and torch.cuda.is_available():
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return device.type
 
 
 def _read_scores(path: Any) -> Scores | None:

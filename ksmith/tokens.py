@@ -79,14 +79,22 @@ def _move_trailing_whitespace(context: str, continuation: str) -> tuple[str, str
     return stripped, context[len(stripped) :] + continuation
 
 
-def encode_pairs(tokenizer: Any, pairs: Sequence[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
+def encode_pairs(
+    tokenizer: Any,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    prefix: Sequence[int] | None = None,
+    empty: Sequence[int] | None = None,
+) -> list[tuple[list[int], list[int]]]:
     """`encode_pair` for many pairs, in one batched tokenizer call; results in input order.
 
+    prefix / empty: `prefix_ids(tokenizer)` / `empty_context_ids(tokenizer)` when a caller that
+    encodes many small batches has them already (each costs a tokenizer call).
     Raises `TokenizationError` naming the first pair whose continuation encodes to no tokens
     (an empty continuation, or one swallowed by a token that straddles the boundary).
     """
-    lead = prefix_ids(tokenizer)
-    empty = empty_context_ids(tokenizer)
+    lead = list(prefix_ids(tokenizer) if prefix is None else prefix)
+    empty = list(empty_context_ids(tokenizer) if empty is None else empty)
     moved = [_move_trailing_whitespace(c, x) if c else (c, x) for c, x in pairs]
     texts: list[str] = []
     for context, continuation in moved:
