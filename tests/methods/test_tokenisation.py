@@ -50,11 +50,6 @@ def test_methods_train_the_tokens_the_scorer_scores(tokenizer):
     assert differs_alone >= 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Scorer still splits with its own code (a prompt's trailing space stays in the context); "
-    "it moves to ksmith.tokens.encode_pairs with the scoring engine's rewrite: remove this mark then",
-)
 def test_the_scorer_scores_the_same_number_of_tokens(tokenizer):
     from ksmith.models.hub import load_smollm2
     from ksmith.scoring import Scorer
