@@ -226,7 +226,8 @@ def peer_suite(args, world) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", choices=["tiny", "peer", "all"], default="all")
+    parser.add_argument("--suite", choices=["tiny", "peer", "all"], default=None,
+                        help="default: all on CPU; peer alone on another --device (the tiny suite is a CPU figure)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the tiny-kg suite")
     parser.add_argument("--probes", type=int, default=10_000)
     parser.add_argument("--single", type=int, default=400, help="probes timed one request at a time")
@@ -242,6 +243,8 @@ def main() -> None:
     if args.ksmith_batch_size != "auto":
         args.ksmith_batch_size = int(args.ksmith_batch_size)
 
+    if args.suite is None:
+        args.suite = "all" if args.device == "cpu" else "peer"
     from ksmith.world import build_world
 
     world = build_world(seed=0)
