@@ -24,6 +24,9 @@ cells of every scale (k dominates a cell's cost), so shards take similar times.
 from __future__ import annotations
 
 import difflib
+import json
+import re
+from pathlib import Path
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -70,6 +73,50 @@ class GridCase:
 
 
 @dataclass(frozen=True)
+class DatasetEntry:
+    """A dataset file the grid runs on instead of the world's levels (`--ksmith-dataset NAME=PATH`).
+
+    name: what the cells and leaderboards call it (it takes the level's place in ids and rows).
+    task: the file's task (a dataset is either edits or unlearning); size: its interventions.
+    """
+
+    name: str
+    path: str
+    task: str
+    size: int
+
+
+_DATASET_NAME = re.compile(r"[A-Za-z0-9_.]+")
+
+
+def read_dataset_entry(item: str, base: str | None = None) -> DatasetEntry:
+    """Parse `NAME=PATH` and read the file's header line (task, number of interventions)."""
+    name, sep, raw_path = item.partition("=")
+    name, raw_path = name.strip(), raw_path.strip()
+    if not sep or not raw_path or not _DATASET_NAME.fullmatch(name) or name in LEVELS:
+        raise GridError(
+            f"--ksmith-dataset: {item!r} is not NAME=PATH (NAME: letters, digits, '_' or '.', not a level name), "
+            "e.g. cf=counterfact.jsonl"
+        )
+    path = Path(raw_path)
+    if base is not None and not path.is_absolute():
+        path = Path(base) / path
+    try:
+        with path.open(encoding="utf-8") as handle:
+            header = json.loads(handle.readline() or "null")
+    except OSError as exc:
+        raise GridError(f"--ksmith-dataset {name}: cannot read {path} ({exc.strerror or exc})") from None
+    except json.JSONDecodeError:
+        header = None
+    if not isinstance(header, dict) or header.get("record") != "header" or header.get("task") not in TASKS:
+        raise GridError(
+            f"--ksmith-dataset {name}: {path} is not a ksmith dataset (its first line is not a header); "
+            "make one with `ksmith data import` or `ksmith data`"
+        )
+    return DatasetEntry(name, str(path), header["task"], len(header.get("interventions") or ()))
+
+
+@dataclass(frozen=True)
 class GridSpec:
     """A resolved grid: what to run, on which world, and how.
 
@@ -92,6 +139,11 @@ class GridSpec:
     model_specs: Mapping[str, str] = field(default_factory=dict)
     mode: str = "batch"
     shard: tuple[int, int] | None = None
+    datasets: tuple[DatasetEntry, ...] = ()
+
+    def dataset_entry(self, name: str) -> DatasetEntry | None:
+        """The dataset file a cell's `level` names, or None for a world level."""
+        return next((d for d in self.datasets if d.name == name), None)
 
     def model_spec(self, name: str) -> str:
         """What to pass to `load_model` for the model called `name`."""
@@ -112,6 +164,17 @@ class GridSpec:
                 f"unknown method(s) {unknown} in --ksmith-methods.{hints} "
                 f"Registered: {', '.join(sorted(methods))} (`ksmith methods` lists them)"
             )
+        if self.datasets:  # (model, method, dataset, scale): the file decides the task
+            cells = [
+                GridCase(model, entry.task, entry.name, scale, method, seed)
+                for model in self.models
+                for entry in self.datasets
+                for scale in self.scales
+                for method in chosen
+                if entry.task in set(methods[method])
+                for seed in self.seeds
+            ]
+            return sorted(set(cells), key=grid_order)
         cells = [
             GridCase(model, task, level, scale, method, seed)
             for model in self.models

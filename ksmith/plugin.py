@@ -105,6 +105,7 @@ class Harness:
             "mode": spec.mode if spec.mode == "batch" else f"{spec.mode} (b={self.sequential_batch or 'k/10'})",
             "shard": "" if spec.shard is None else f"{spec.shard[0]}/{spec.shard[1]}",
             "protocols": ",".join(self.protocols),
+            "datasets": ",".join(f"{d.name}={d.path}" for d in spec.datasets),
         }
 
 
@@ -152,6 +153,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="METHOD.FIELD=VALUE",
         help="set one method hyper-parameter for every model (repeatable; wins over --ksmith-hparams), e.g. rome.layer=5",
     )
+    group.addoption(
+        "--ksmith-dataset",
+        dest="ksmith_dataset",
+        action="append",
+        default=None,
+        help="NAME=PATH of a dataset file (from `ksmith data import` or `ksmith data`), repeatable: the grid "
+        "runs over (model, method, dataset, scale), scale = the file's first k interventions",
+    )
+    parser.addini("ksmith_dataset", "NAME=PATH dataset files, one per line", type="linelist", default=[])
 
 
 def _raw(config: pytest.Config, name: str) -> str | None:
@@ -196,6 +206,15 @@ def build_harness(config: pytest.Config) -> Harness:
         sequential_raw = _raw(config, "sequential-batch")
         if sequential_raw is not None and (not sequential_raw.isdigit() or int(sequential_raw) < 1):
             raise KsmithError(f"--ksmith-sequential-batch: expected a positive integer, got {sequential_raw!r}")
+        from ksmith.grid import read_dataset_entry
+
+        dataset_items = config.getoption("ksmith_dataset") or config.getini("ksmith_dataset") or []
+        if dataset_items:
+            entries = tuple(read_dataset_entry(item, str(config.invocation_params.dir)) for item in dataset_items)
+            names = [entry.name for entry in entries]
+            if len(set(names)) != len(names):
+                raise KsmithError(f"--ksmith-dataset: a name is given twice in {names}")
+            spec = replace(spec, datasets=entries)
         resume = config.getoption("ksmith_resume")
         if resume is None:
             resume = bool(config.getini("ksmith_resume"))

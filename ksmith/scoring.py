@@ -532,11 +532,14 @@ class Scorer:
                     if proto != "gen_match":
                         scores.add(_option_score(probe, proto, options))
         if "gen_match" in chosen:
-            pairs = self._split_many([(ctx, " " + c) for ctx, p in zip(contexts, probes) for c in p.choices])
+            # Budget: as many tokens as the longest option or alias of the probe.
+            flat_names = [(ctx, p, [n for j, c in enumerate(p.choices) for n in (c, *(p.aliases[j] if p.aliases else ()))])
+                          for ctx, p in zip(contexts, probes)]
+            pairs = self._split_many([(ctx, " " + n) for ctx, _, ns in flat_names for n in ns])
             budgets, start = [], 0
-            for p in probes:
-                budgets.append(max(len(cont) for _, cont in pairs[start : start + len(p.choices)]))
-                start += len(p.choices)
+            for _, _, ns in flat_names:
+                budgets.append(max(len(cont) for _, cont in pairs[start : start + len(ns)]))
+                start += len(ns)
             texts = self.greedy(list(zip(contexts, budgets)))
             for probe, text in zip(probes, texts):
                 scores.add(_gen_score(probe, text))
@@ -578,13 +581,17 @@ def _option_score(probe: Probe, protocol: str, options: Sequence[LoglikelihoodRe
 
 
 def _gen_score(probe: Probe, text: str) -> Score:
+    """An option matches when the generation starts with its text or any of its aliases (imported
+    datasets keep every alias of an answer); the longest match wins."""
     generated = normalise_answer(text)
     best: int | None = None
     best_len = -1
     for j, choice in enumerate(probe.choices):
-        want = normalise_answer(choice)
-        if want and (generated == want or generated.startswith(want + " ")) and len(want) > best_len:
-            best, best_len = j, len(want)
+        names = (choice, *(probe.aliases[j] if probe.aliases else ()))
+        for name in names:
+            want = normalise_answer(name)
+            if want and (generated == want or generated.startswith(want + " ")) and len(want) > best_len:
+                best, best_len = j, len(want)
     value = 1.0 if best is not None and best == expected_answer(probe) else 0.0
     return Score(probe.id, "gen_match", best, (), value, text)
 

@@ -14,6 +14,9 @@ These rules are the ground every accuracy and diagnostic stands on, so they live
     probe this checks the whole chain end to end, which needs every hop);
   - every `Q+` probe in addition: the unedited model knew the intervention's fact, i.e. picked
     `answer_before` on a strict majority of that intervention's held-in direct probes.
+  - a probe that names its own preconditions (`Probe.requires`, RippleEdits' condition queries)
+    counts instead exactly when the unedited model answered every one of them right, as
+    RippleEdits' test runner decides "executed"; an empty `requires` always counts.
   The check uses the `mcq` protocol's pre-update answers (the headline protocol), so one probe is
   executed or not under every protocol alike.
 """
@@ -115,8 +118,14 @@ def preconditions(
             known_fact.setdefault(probe.intervention_id, []).append(
                 answered_before(probe, pre_choices.get(probe.id))
             )
+    by_id = {probe.id: probe for probe in probes}
     out: dict[str, bool] = {}
     for probe in probes:
+        if probe.requires is not None:
+            out[probe.id] = all(
+                rid in by_id and answered_before(by_id[rid], pre_choices.get(rid)) for rid in probe.requires
+            )
+            continue
         if probe.id not in pre_choices:
             out[probe.id] = False
             continue

@@ -11,11 +11,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ksmith.metrics import diagnostics as diag
+from ksmith.metrics.authors import compute_authors
 from ksmith.metrics.answers import Answer, pair_answers, preconditions
 from ksmith.metrics.bootstrap import N_RESAMPLES, bootstrap_ci, metric_seed
 from ksmith.metrics.diagnostics import Tally
 from ksmith.metrics.inputs import (
     MetricsError,
+    all_probes_of,
     interventions_of,
     probes_of,
     protocols_in,
@@ -153,6 +155,7 @@ def compute(
 
     Metrics with no probe behind them are left out rather than reported as NaN.
     """
+    everything = all_probes_of(dataset)  # condition queries too: preconditions read them
     probes = probes_of(dataset)
     interventions = interventions_of(dataset)
     if precondition:
@@ -163,7 +166,7 @@ def compute(
                 "score the dataset with the mcq protocol before the update, or pass precondition=False"
             )
         choices = {pid: score.choice for pid, score in pre_ref.items()}
-        executed = preconditions(probes, choices, interventions, held_out)
+        executed = preconditions(everything, choices, interventions, held_out)
     else:
         executed = {p.id: True for p in probes}
 
@@ -204,4 +207,5 @@ def compute(
             for base in (*ACCURACY_GROUPS,):
                 group = [a for a in answers if ACCURACY_GROUPS[base](a)]
                 add(base, protocol, fn(group), True)
+    out.update(compute_authors(dataset, post, executed, seed=seed, n_resamples=n_resamples))
     return out

@@ -32,12 +32,18 @@ def subset(dataset: Any, intervention_ids: Iterable[str]) -> ProbeSet:
     """The probes and interventions of `dataset` that belong to the given interventions."""
     keep = set(intervention_ids)
     return ProbeSet(
-        tuple(p for p in probes_of(dataset) if p.intervention_id in keep),
+        tuple(p for p in all_probes_of(dataset) if p.intervention_id in keep),
         tuple(iv for iid, iv in interventions_of(dataset).items() if iid in keep),
     )
 
 
 def probes_of(dataset: Any) -> tuple[Probe, ...]:
+    """The probes that metrics count: those of `all_probes_of` minus condition queries (imported
+    RippleEdits tests' preconditions, scored before the update and never counted themselves)."""
+    return tuple(p for p in all_probes_of(dataset) if not p.condition)
+
+
+def all_probes_of(dataset: Any) -> tuple[Probe, ...]:
     """The probes of a `Dataset` (its `.probes`) or of a plain sequence of `Probe`."""
     probes = getattr(dataset, "probes", dataset)
     if callable(probes):

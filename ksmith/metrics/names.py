@@ -60,6 +60,12 @@ METRIC_DOCS: dict[str, tuple[str, str]] = {
         "per intervention, contextual (non-descendant) answers that changed",
         "↓",
     ),
+    "cf_efficacy": ("CounterFact (ROME's rule): cases whose rewrite prompt prefers the new object to the true one", "↑"),
+    "cf_generalization": ("CounterFact: per case, paraphrase prompts preferring the new object, mean over cases", "↑"),
+    "cf_specificity": ("CounterFact: per case, neighbourhood prompts still preferring the true object", "↑"),
+    "cf_score": ("CounterFact: harmonic mean of efficacy, generalisation and specificity", "↑"),
+    "mquake_multi_hop_acc": ("MQuAKE's rule: cases where any of the three questions gives the new answer", "↑"),
+    "ripple_<family>_acc": ("RippleEdits' rule: executed tests of one family that pass (OR / AND over its queries)", "↑"),
     "<name>@mcq_norm": ("the same metric with length-normalised option scores", "same"),
     "<name>@gen_match": (
         "the same metric from greedy generation matched to an option",

@@ -17,6 +17,10 @@ then one probe per line with exactly the keys of `ksmith.probes.types.Probe`::
      "question", "prompt", "choices": [4 strings], "answer_before", "answer_after", "avoid",
      "hop", "paraphrase_id", "held_out"}
 
+plus, on probes of imported datasets only, the optional keys of `Probe` that are set (`aliases`,
+`source_case`, `test`, `test_group`, `group_rule`, `requires`, `condition`). An imported dataset's
+header also has `"source": {"format", "file", "sha256", ...}` (what it was imported from).
+
 `Dataset.from_jsonl(Dataset.to_jsonl(d))` equals `d`, and the header's `hash` is checked on read,
 so a truncated or edited file is reported instead of being scored.
 """
@@ -34,7 +38,10 @@ from typing import TYPE_CHECKING, Any
 from ksmith.cache import atomic_write_text
 from ksmith.errors import DatasetError
 from ksmith.probes.types import (
+    CORE_PROBE_KEYS,
     FAMILIES,
+    GROUP_RULES,
+    OPTIONAL_PROBE_DEFAULTS,
     PROBE_TYPES,
     TASKS,
     Intervention,
@@ -47,7 +54,8 @@ if TYPE_CHECKING:
 
 FORMAT = "ksmith.dataset"
 FORMAT_VERSION = 1
-_PROBE_KEYS = tuple(f.name for f in fields(Probe))
+_PROBE_KEYS = CORE_PROBE_KEYS
+assert set(_PROBE_KEYS) | set(OPTIONAL_PROBE_DEFAULTS) == {f.name for f in fields(Probe)}
 _INTERVENTION_KEYS = tuple(f.name for f in fields(Intervention))
 
 
@@ -68,9 +76,17 @@ class Dataset:
     interventions: tuple[Intervention, ...]
     probes: tuple[Probe, ...]
     retain: tuple[RetainItem, ...]
+    #: What an imported dataset was read from ((key, value) pairs: format, file, sha256, ...);
+    #: empty for generated datasets (and then absent from the header and the hash).
+    source: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def source_info(self) -> dict[str, str]:
+        """The `source` pairs as a dict (empty for a generated dataset)."""
+        return dict(self.source)
 
     def _header_fields(self) -> dict[str, Any]:
-        return {
+        out = {
             "task": self.task,
             "level": self.level,
             "scale": self.scale,
@@ -79,12 +95,41 @@ class Dataset:
             "interventions": [asdict(iv) for iv in self.interventions],
             "retain": [asdict(r) for r in self.retain],
         }
+        if self.source:
+            out["source"] = dict(self.source)
+        return out
 
     def _probe_lines(self) -> Iterable[str]:
         # A flat dict per probe (not dataclasses.asdict, which deep-copies and is ~5x slower).
         keys = _PROBE_KEYS
         for p in self.probes:
-            yield _dumps({k: getattr(p, k) for k in keys})
+            rec = {k: getattr(p, k) for k in keys}
+            for k, default in OPTIONAL_PROBE_DEFAULTS.items():
+                value = getattr(p, k)
+                if value != default:
+                    rec[k] = value
+            yield _dumps(rec)
+
+    def take(self, k: int) -> Dataset:
+        """The first k interventions (rounded up to whole source cases, so that a case's
+        simultaneous edits stay together) with their probes: the bench's scale on an imported
+        dataset. Retain items are kept whole."""
+        if k >= len(self.interventions):
+            return self
+        if k < 1:
+            raise DatasetError(f"scale k={k} must be at least 1")
+        case_of = {p.intervention_id: p.source_case for p in self.probes if p.source_case is not None}
+        keep: list[Intervention] = []
+        for iv in self.interventions:
+            if len(keep) >= k and (case_of.get(iv.id) is None or case_of.get(iv.id) != case_of.get(keep[-1].id)):
+                break
+            keep.append(iv)
+        ids = {iv.id for iv in keep}
+        return Dataset(
+            task=self.task, level=self.level, scale=len(keep), seed=self.seed, world_hash=self.world_hash,
+            interventions=tuple(keep), probes=tuple(p for p in self.probes if p.intervention_id in ids),
+            retain=self.retain, source=self.source,
+        )
 
     @cached_property
     def hash(self) -> str:
@@ -171,8 +216,9 @@ class Dataset:
                 interventions=interventions,
                 probes=tuple(probes),
                 retain=retain,
+                source=tuple((str(k), str(v)) for k, v in (header.get("source") or {}).items()),
             )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, AttributeError) as exc:
             raise DatasetError(f"{path}:1: the header lacks or mangles {exc}") from None
         stored = header.get("hash")
         if stored is not None and stored != ds.hash:
@@ -187,13 +233,25 @@ def _probe_from(rec: Any, path: Path, lineno: int) -> Probe:
     if not isinstance(rec, dict):
         raise DatasetError(f"{path}:{lineno}: a probe line must be a JSON object")
     keys = set(rec)
-    if keys != set(_PROBE_KEYS):
-        missing = sorted(set(_PROBE_KEYS) - keys)
-        extra = sorted(keys - set(_PROBE_KEYS))
+    missing = sorted(set(_PROBE_KEYS) - keys)
+    extra = sorted(keys - set(_PROBE_KEYS) - set(OPTIONAL_PROBE_DEFAULTS))
+    if missing or extra:
         raise DatasetError(f"{path}:{lineno}: probe keys differ from the format (missing {missing}, unexpected {extra})")
     choices = rec["choices"]
     if not isinstance(choices, list) or len(choices) != 4:
         raise DatasetError(f"{path}:{lineno}: 'choices' must be a list of 4 strings")
     if rec["task"] not in TASKS or rec["probe_type"] not in PROBE_TYPES or rec["family"] not in FAMILIES:
         raise DatasetError(f"{path}:{lineno}: unknown task, probe_type or family")
-    return Probe(**{**rec, "choices": tuple(choices)})
+    out = {**rec, "choices": tuple(choices)}
+    try:
+        if rec.get("aliases") is not None:
+            out["aliases"] = tuple(tuple(str(a) for a in names) for names in rec["aliases"])
+            if len(out["aliases"]) != 4:
+                raise TypeError
+        if rec.get("requires") is not None:
+            out["requires"] = tuple(str(r) for r in rec["requires"])
+    except TypeError:
+        raise DatasetError(f"{path}:{lineno}: 'aliases' must be 4 lists of strings, 'requires' a list of ids") from None
+    if rec.get("group_rule") not in (None, *GROUP_RULES):
+        raise DatasetError(f"{path}:{lineno}: 'group_rule' must be one of {', '.join(GROUP_RULES)}")
+    return Probe(**out)

@@ -55,7 +55,25 @@ class RetainItem:
 
 @dataclass(frozen=True)
 class Probe:
-    """A 4-option multiple-choice item; one JSONL line of a dataset (see README for the keys)."""
+    """A 4-option multiple-choice item; one JSONL line of a dataset (see README for the keys).
+
+    The fields after `held_out` are optional and only imported datasets (`ksmith.probes.formats`)
+    set them; a probe that leaves them at their defaults writes exactly the original keys, so the
+    generator's datasets (and their hashes, hence every cache key) do not change.
+
+    aliases:      per option, other names that count as that option for `gen_match` (a source's
+                  answer aliases); None when the options have no aliases.
+    source_case:  the source record the probe comes from (its `case_id`, or its index in the file).
+    test:         the source's own name for the test the probe belongs to (`neighborhood`,
+                  `Logical_Generalization`, `portability.Reasoning`, ...): authors' metrics group by it.
+    test_group:   id shared by the queries of one source test whose verdict combines them
+                  (a RippleEdits test case, an MQuAKE case's three questions).
+    group_rule:   how a test group's queries combine: "any" (one right is enough) or "all".
+    requires:     ids of condition probes the unedited model must all answer right for this probe
+                  to count (RippleEdits' condition queries); replaces the default precondition
+                  rule. An empty tuple: nothing to check, the probe always counts.
+    condition:    this probe is a condition query: scored before the update, never counted itself.
+    """
 
     id: str
     task: str
@@ -74,3 +92,23 @@ class Probe:
     hop: int
     paraphrase_id: int
     held_out: bool
+    aliases: tuple[tuple[str, ...], ...] | None = None
+    source_case: str | None = None
+    test: str | None = None
+    test_group: str | None = None
+    group_rule: str | None = None
+    requires: tuple[str, ...] | None = None
+    condition: bool = False
+
+
+#: The keys every probe line has; the optional ones (`Probe` fields after these) appear only when set.
+CORE_PROBE_KEYS: tuple[str, ...] = (
+    "id", "task", "domain", "level", "scale", "intervention_id", "probe_type", "family", "question",
+    "prompt", "choices", "answer_before", "answer_after", "avoid", "hop", "paraphrase_id", "held_out",
+)
+#: Optional probe keys and their defaults (left out of a probe's JSON line when at the default).
+OPTIONAL_PROBE_DEFAULTS: dict[str, object] = {
+    "aliases": None, "source_case": None, "test": None, "test_group": None, "group_rule": None,
+    "requires": None, "condition": False,
+}
+GROUP_RULES: tuple[str, ...] = ("any", "all")
