@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,7 +127,8 @@ class Dataset:
         ids = {iv.id for iv in keep}
         return Dataset(
             task=self.task, level=self.level, scale=len(keep), seed=self.seed, world_hash=self.world_hash,
-            interventions=tuple(keep), probes=tuple(p for p in self.probes if p.intervention_id in ids),
+            interventions=tuple(keep),
+            probes=tuple(replace(p, scale=len(keep)) for p in self.probes if p.intervention_id in ids),
             retain=self.retain, source=self.source,
         )
 
