@@ -1,6 +1,6 @@
-"""One bench case per imported format (`--ksmith-dataset NAME=PATH`), with tiny-kg-small and FT-M,
-in a separate pytest process: the cases run, the leaderboard groups them by dataset, and each
-carries the authors' metrics of its format."""
+"""One bench case per imported format (`--ksmith-dataset NAME=PATH`), with tiny-kg-small (trained
+briefly, see `conftest.small_model`) and FT-M, in a separate pytest process: the cases run, the
+leaderboard groups them by dataset, and each carries the authors' metrics of its format."""
 
 from __future__ import annotations
 
@@ -24,7 +24,11 @@ FILES = {
 }
 
 
-def test_one_bench_case_per_format(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_bench_case_per_format(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, small_model: tuple[Path, Path]
+) -> None:
+    cache, checkpoint = small_model
+    monkeypatch.setenv("KSMITH_CACHE", str(cache))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     pytester.makeconftest('pytest_plugins = ("fixtures.harness",)\n')
@@ -37,15 +41,15 @@ def test_one_bench_case_per_format(pytester: pytest.Pytester, monkeypatch: pytes
         datasets[name] = ds
         args += ["--ksmith-dataset", f"{name}={name}.jsonl"]
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--ksmith-grid", "smoke", "--ksmith-methods", "ft-m", "--ksmith-scales", "2",
+        "-p", "no:cacheprovider", "--ksmith-grid", "smoke", "--ksmith-models", f"tiny-kg-small=hf:{checkpoint}",
+        "--ksmith-methods", "ft-m", "--ksmith-scales", "2",
         "--ksmith-protocols", "mcq,mcq_norm,gen_match", "--ksmith-report-dir", "reports", *args, timeout=600,
     )
     result.assert_outcomes(passed=5)
-    assert "tiny-kg-small-ft-m-edit-cf-k2-s0" in result.stdout.str()
     results = {r.key["level"]: r for r in read_results(pytester.path / "reports" / "latest")}
     assert set(results) == set(FILES)  # one row per dataset (the dataset takes the level's place)
     for name, r in results.items():
-        assert r.status == "passed" and r.key["task"] == "edit"
+        assert r.status == "passed" and r.key["task"] == "edit" and r.key["model"] == "tiny-kg-small"
         expected = Dataset.take(datasets[name], 2)
         assert r.n_probes == len(expected.probes)
         assert r.provenance["dataset_hash"] == expected.hash
