@@ -38,8 +38,10 @@ def test_lm_eval_predicts_the_option_ksmith_mcq_predicts(tmp_path: Path, monkeyp
         "imported": import_dataset("counterfact", S.write(tmp_path / "cf.json", S.COUNTERFACT)),  # multi-token answers
         "world": build_dataset(build_world(size="small"), "edit", "leaf", 4, 0),  # ksmith's own probes
     }
-    hflm = HFLM(pretrained=model.lm, tokenizer=model.tokenizer, batch_size=16, device="cpu",
-                add_bos_token=bool(scorer._prefix))  # the same convention ksmith's scorer follows
+    tok = model.tokenizer
+    adds_bos = tok.bos_token_id is not None and tok("x")["input_ids"][:1] == [tok.bos_token_id]
+    # the tokenizer's own BOS convention, which ksmith's scorer follows too
+    hflm = HFLM(pretrained=model.lm, tokenizer=tok, batch_size=16, device="cpu", add_bos_token=adds_bos)
     for label, ds in datasets.items():
         out = tmp_path / f"task-{label}"
         yaml_path, _ = export_dataset("lm-eval", ds, out)
