@@ -9,7 +9,7 @@ BENCH_WORKERS ?= 2
 BENCH_ARGS ?=
 PYTEST := HF_HUB_OFFLINE=1 $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: bench smoke findings test test-all smollm2 gemma3 gpu-check perf clean-venv
+.PHONY: bench smoke findings test test-all smollm2 gemma3 gpu-check peer perf clean-venv
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -71,6 +71,11 @@ gemma3: $(STAMP)
 # the scoring benchmark on CUDA. Under 8 minutes on one H100 is the budget.
 gpu-check: $(STAMP) smollm2
 	$(BIN)/python bench/perf/gpu_check.py
+
+# Optional extra: the peer tools ksmith is checked against (lm-evaluation-harness, for the slow test
+# of the lm-eval export); without it that test skips with this hint.
+peer: $(STAMP)
+	$(BIN)/pip install -q -e '.[peer]'
 
 clean-venv:
 	rm -rf $(VENV)

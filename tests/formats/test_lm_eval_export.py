@@ -16,7 +16,7 @@ from ksmith.probes.formats import export_dataset, import_dataset
 from tests.formats import samples as S
 
 pytestmark = pytest.mark.slow
-LM_EVAL_INSTALL = "lm-eval is absent: pip install -e '.[peer]' (lm_eval==0.4.13)"
+LM_EVAL_INSTALL = "lm-eval is absent: make peer (pip install -e '.[peer]', lm_eval==0.4.13)"
 
 
 @pytest.mark.skipif(not smollm2_available(), reason=f"smollm2-135m absent: {SMOLLM2_INSTALL}")
