@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ksmith.methods.cli",
     "ksmith.report.cli",
     "ksmith.metrics.cli",
+    "ksmith.ci",
 )
 
 

@@ -23,7 +23,11 @@ from ksmith.models.arch import describe
 
 @dataclass(frozen=True)
 class TopMLPHparams(Hparams):
-    steps: int = 10
+    """20 Adam steps at 1e-2: on tiny-kg-small (k=1, seeds 1) they bring the loss to 0.05-0.4 and every
+    direct probe to the new object at the leaf and intermediate levels; 10 steps left a leaf edit
+    at loss 6.1 with a third of its direct probes unchanged."""
+
+    steps: int = 20
     lr: float = 1e-2
 
 

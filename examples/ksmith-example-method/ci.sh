@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# ksmith CI for this method, for any CI system: the same steps as .github/workflows/ksmith.yml.
+#
+#   KSMITH_SRC=path/to/ksmith-checkout ./ci.sh   # install ksmith from a checkout, then run the gate
+#   ./ci.sh                                      # ksmith already installed (pip install -e <checkout>)
+#   ./ci.sh --update-baseline                    # re-record ksmith-baseline.json, then commit it
+#
+# Any other argument goes to `ksmith ci` (e.g. --fail-on direct_acc:0.05, --allow-stale, --grid ...).
+# Environment: PYTHON (default python3): the interpreter (of the virtual environment) to use;
+# KSMITH_SRC: a ksmith checkout to install first (ksmith ci needs its bench/ and fixtures/).
+# Exit status is that of `ksmith ci`: 0 pass, 1 regression / failure / stale baseline, 2 bad input.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+python="${PYTHON:-python3}"
+
+# 1. Install ksmith (from a checkout) and this package: its entry point registers the method.
+if [ -n "${KSMITH_SRC:-}" ]; then
+  "$python" -m pip install -q -e "$KSMITH_SRC"
+fi
+"$python" -m pip install -q -e "$here"
+
+# 2. Conformance suite, the smoke grid (tiny-kg-small, leaf level, k=1) and the regression gate
+#    against the committed baseline, with a short summary at the end of the log.
+cd "$here"
+exec "$python" -m ksmith.cli ci --methods top-mlp-ft --baseline ksmith-baseline.json "$@"
