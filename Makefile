@@ -14,8 +14,10 @@ PYTEST := HF_HUB_OFFLINE=1 $(BIN)/pytest -p no:cacheprovider
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
+# setuptools >= 70.1 builds wheels by itself: tests/ci installs the example method package offline,
+# without build isolation (Python 3.11's venv comes with setuptools 65.5, which cannot).
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e . "setuptools>=70.1"
 	touch $(STAMP)
 
 # The default grid: every registered method on tiny-kg, 3 levels, k = 1, 10, 100; writes reports/latest.

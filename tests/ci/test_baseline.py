@@ -105,3 +105,12 @@ def test_a_bad_file_is_named_with_what_to_do(tmp_path: Path, text: str, reason: 
     with pytest.raises(BaselineError, match=reason) as info:
         read_baseline(path)
     assert str(path) in str(info.value)
+
+
+def test_significant_only_is_kept_in_the_file_and_can_be_overridden(tmp_path: Path) -> None:
+    recorded = make_baseline([result()], "direct_acc:0.01", {}, significant_only=True)
+    baseline = read_baseline(write_baseline(tmp_path / "b.json", recorded))
+    assert baseline.significant_only
+    slightly_worse = [result(direct=0.88)]  # the factory's intervals are ±0.05: they overlap
+    assert gate(baseline, slightly_worse).comparison.regressions and not gate(baseline, slightly_worse).regressed
+    assert gate(baseline, slightly_worse, significant_only=False).regressed
