@@ -9,7 +9,7 @@ BENCH_WORKERS ?= 2
 BENCH_ARGS ?=
 PYTEST := HF_HUB_OFFLINE=1 $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: bench smoke findings test test-all smollm2 gemma3 gpu-check peer perf clean-venv
+.PHONY: bench smoke findings test test-all smollm2 gemma3 gpu-check peer perf example-baseline clean-venv
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -46,6 +46,16 @@ test: $(STAMP) smollm2
 
 test-all: $(STAMP) smollm2 gemma3
 	$(PYTEST) tests ksmith/conformance -n 2
+
+# Re-record the example method's committed CI baseline (examples/ksmith-example-method/), e.g. after
+# a change to ksmith moved its numbers or its code version. The package is installed in a scratch
+# directory, not in .venv, so top-mlp-ft does not join every grid.
+EXAMPLE := examples/ksmith-example-method
+example-baseline: $(STAMP)
+	rm -rf .example-method && $(BIN)/pip install -q --no-deps --no-build-isolation --target .example-method $(EXAMPLE)
+	cd $(EXAMPLE) && HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 PYTHONPATH=$(CURDIR)/.example-method \
+	  $(CURDIR)/$(BIN)/python -m ksmith.cli ci --update-baseline --report-dir $(CURDIR)/reports/example-ci
+	rm -rf .example-method $(EXAMPLE)/build
 
 # Speed benchmarks: they print their figures (generation, scoring, methods).
 perf: $(STAMP)
