@@ -221,7 +221,7 @@ def run_ci(args: argparse.Namespace) -> Outcome:
 
     if args.update_baseline:
         if any(stage.status == "FAIL" for stage in outcome.stages):
-            outcome.add(Stage("baseline", "FAIL", f"not written: a baseline is recorded from a passing run only"))
+            outcome.add(Stage("baseline", "FAIL", "not written: a baseline is recorded from a passing run only"))
             return _finish(outcome, "failed")
         provenance = {
             "ksmith_version": ksmith_version(),

@@ -2,9 +2,11 @@
 
 A method's repository keeps one small file (`ksmith-baseline.json`, written by
 `ksmith ci --update-baseline`). It holds, per grid cell, only the metrics its tolerances name, plus
-the *fingerprint* that makes those numbers comparable: ksmith's code version, the world, dataset and
-model hashes, protocols, mode, dtype and device type. The method's own hyper-parameters are not part
-of the fingerprint: a change to the method is exactly what the gate is for.
+the *fingerprint* that makes those numbers comparable: ksmith's code version, the world and dataset
+hashes, the model (its spec, and its weights hash for a checkpoint), protocols, mode, dtype and
+device type. The method's own hyper-parameters are not part of the fingerprint: a change to the
+method is exactly what the gate is for. The header keeps the tolerances and the provenance (ksmith's
+version and code version, the grid options, the model hashes and worlds).
 
 When a cell's fingerprint differs from the new run's, the baseline no longer applies to it: the cell
 is reported as *stale*, with what changed, and is not compared. A new model or a new ksmith changes
