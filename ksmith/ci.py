@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 #: Bench options `ksmith ci` handles itself rather than passing to pytest.
 OWN_OPTIONS: frozenset[str] = frozenset({"methods", "baseline", "fail-on", "report-dir"})
-#: Options that decide which cells run: recorded in the baseline, reused when none is given.
+#: The grid preset when neither the command line nor the baseline names one.
 DEFAULT_GRID = "smoke"
 DEFAULT_BASELINE = "ksmith-baseline.json"
 
