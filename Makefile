@@ -55,7 +55,7 @@ example-baseline: $(STAMP)
 	rm -rf .example-method && $(BIN)/pip install -q --no-deps --no-build-isolation --target .example-method $(EXAMPLE)
 	cd $(EXAMPLE) && HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 PYTHONPATH=$(CURDIR)/.example-method \
 	  $(CURDIR)/$(BIN)/python -m ksmith.cli ci --update-baseline --report-dir $(CURDIR)/reports/example-ci
-	rm -rf .example-method $(EXAMPLE)/build
+	rm -rf .example-method $(EXAMPLE)/build $(EXAMPLE)/src/*.egg-info
 
 # Speed benchmarks: they print their figures (generation, scoring, methods).
 perf: $(STAMP)
