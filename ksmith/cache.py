@@ -3,6 +3,30 @@
 Keys are content hashes, never names: two different models or datasets can never share an entry.
 The root is `$KSMITH_CACHE` when set, else `~/.cache/ksmith`. Writes are atomic (temp file + rename)
 so an interrupted run never leaves a half-written entry that a later run would trust.
+
+**Code version: caches that cannot go stale.** A key also holds the version of the code that computed
+the entry. That version is not a number someone must remember to bump: `code_version(*parts)` is the
+sha256 of the *content* of the named ksmith source files (every file, not only `.py`: packaged data
+counts) plus the installed versions of torch and transformers. Change one byte of a file a cache kind
+depends on and its entries are simply not found any more; they are recomputed.
+
+Each cache kind names only the parts that can change what it holds, so an unrelated change does not
+throw away expensive work. The kinds and their parts live in `CACHE_PARTS` (one table, so a reader
+sees every dependency in one place):
+
+* `models` (pretrained tiny-kg, ~5 CPU-minutes): the world package (corpus and templates), the tiny-kg
+  trainer and tokenizer (`models/tiny.py`), and `scoring.py` (training stops when the scoring engine
+  says held-in accuracy reached the target). Editing a metric, a method or the report does not
+  retrain it.
+* `datasets`: the world and probes packages (the generator).
+* `scores` (pre-update scores): `scoring.py`, the probes package (prompts and options) and the
+  models package (tokenizers and loading).
+* `covariance` (second moment of MLP keys): the methods' covariance and hook code and the architecture table.
+* `hub` (converted checkpoints): `models/hub.py`.
+* everything else (resume keys, provenance): `CODE_VERSION`, the whole package.
+
+`CODE_VERSION` stays importable under its old name (computed lazily on first access, never at
+import: hashing ~100 files costs a few ms, and `no work at import time` is a house rule).
 """
 
 from __future__ import annotations
@@ -11,13 +35,89 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
-#: Bump when a change to ksmith's code would change what a cache entry holds.
-CODE_VERSION = "1"
+#: The ksmith package directory whose files make up the code version.
+PACKAGE_DIR = Path(__file__).resolve().parent
+#: Packages whose versions change what the code computes (float kernels, model classes, tokenizers).
+VERSIONED_PACKAGES: tuple[str, ...] = ("torch", "transformers")
+
+#: Cache kind -> the ksmith source parts (files or packages, relative to the package) its entries
+#: depend on; see the module docstring for why each part is there.
+CACHE_PARTS: dict[str, tuple[str, ...]] = {
+    "models": ("world", "models/tiny.py", "scoring.py"),
+    "datasets": ("world", "probes"),
+    "scores": ("scoring.py", "probes", "models"),
+    "covariance": ("methods/covariance.py", "methods/nethook.py", "models/arch.py"),
+    "hub": ("models/hub.py",),
+}
+
+
+def _package_versions() -> dict[str, str]:
+    out = {}
+    for name in VERSIONED_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def _source_files(root: Path, part: str) -> list[Path]:
+    path = root / part
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise ValueError(f"code_version: {part!r} is not a file or folder of the ksmith package ({root})")
+    return sorted(
+        p
+        for p in path.rglob("*")
+        if p.is_file()
+        and "__pycache__" not in p.parts
+        and not p.name.startswith(".")
+        and p.suffix not in (".pyc", ".pyo")
+    )
+
+
+@lru_cache(maxsize=None)
+def _code_version(parts: tuple[str, ...], root: Path) -> str:
+    digest = hashlib.sha256()
+    files = sorted({f for part in (parts or (".",)) for f in _source_files(root, part)})
+    for path in files:
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    digest.update(json.dumps(_package_versions(), sort_keys=True).encode())
+    return digest.hexdigest()[:16]
+
+
+def code_version(*parts: str, root: Path | None = None) -> str:
+    """Content hash of the named ksmith source parts (all of ksmith when none) + torch/transformers.
+
+    parts: files or folders relative to the ksmith package, e.g. `"scoring.py"`, `"world"`.
+    root:  the package directory to read (default: this ksmith's; tests pass a copy). Computed once
+    per process and root (the source of a running process does not change under it).
+    """
+    return _code_version(tuple(sorted(set(parts))), Path(root).resolve() if root is not None else PACKAGE_DIR)
+
+
+def kind_version(kind: str) -> str:
+    """The code version a cache kind's keys hold (`CACHE_PARTS[kind]`; the whole package if unlisted)."""
+    return code_version(*CACHE_PARTS.get(kind, ()))
+
+
+def __getattr__(name: str) -> Any:
+    # `from ksmith.cache import CODE_VERSION` keeps working, computed on first use, not at import.
+    if name == "CODE_VERSION":
+        return code_version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def cache_root() -> Path:
@@ -74,3 +174,49 @@ def locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@dataclass(frozen=True)
+class KindUsage:
+    """What one cache kind holds on disk: `entries` top-level entries taking `bytes` bytes."""
+
+    kind: str
+    entries: int
+    bytes: int
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def usage(root: Path | None = None) -> list[KindUsage]:
+    """Entries and bytes per cache kind under `root` (default: `cache_root()`), sorted by kind.
+
+    Lock files and temp files of interrupted writes are not entries (they are counted in bytes).
+    """
+    root = Path(root) if root is not None else cache_root()
+    out = []
+    for kind_dir in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        entries = [p for p in kind_dir.iterdir() if not p.name.startswith(".") and not p.name.endswith(".lock")]
+        out.append(KindUsage(kind_dir.name, len(entries), _size(kind_dir)))
+    return out
+
+
+def clear(kinds: tuple[str, ...] = (), root: Path | None = None) -> list[KindUsage]:
+    """Delete the named cache kinds (all when none), returning what was deleted.
+
+    Unknown kinds raise `ValueError` naming the kinds present, so a typo deletes nothing.
+    """
+    root = Path(root) if root is not None else cache_root()
+    present = {u.kind: u for u in usage(root)}
+    unknown = [k for k in kinds if k not in present]
+    if unknown:
+        raise ValueError(
+            f"no cache kind {', '.join(map(repr, unknown))} under {root}; present: {', '.join(sorted(present)) or 'none'}"
+        )
+    chosen = [present[k] for k in (kinds or tuple(present))]
+    for item in chosen:
+        shutil.rmtree(root / item.kind)
+    return chosen

@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ksmith.report.cli",
     "ksmith.metrics.cli",
     "ksmith.ci",
+    "ksmith.cache_cli",
 )
 
 

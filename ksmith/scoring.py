@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ksmith.cache import CODE_VERSION, atomic_write_text, entry, locked, stable_hash
+from ksmith.cache import atomic_write_text, entry, kind_version, locked, stable_hash
 from ksmith.errors import KsmithError
 from ksmith.tokens import TokenizationError, empty_context_ids, encode_pairs, encode_texts, prefix_ids
 
@@ -616,7 +616,7 @@ def pre_scores(
 
     chosen = _check_protocols(protocols)
     key = stable_hash(
-        "pre_scores", weights_hash(model.lm), _device_kind(model.device), dataset.hash, sorted(chosen), CODE_VERSION
+        "pre_scores", weights_hash(model.lm), _device_kind(model.device), dataset.hash, sorted(chosen), kind_version("scores")
     )
     path = entry("scores", f"{key}.json")
     cached = _read_scores(path)
@@ -650,3 +650,71 @@ def _read_scores(path: Any) -> Scores | None:
     except (ValueError, TypeError, KeyError) as exc:
         log.warning("pre-score cache entry %s is corrupt (%s); recomputing", path, exc)
         return None
+
+
+# -- the third request kind: next-token distributions and hidden states ---------------------------
+# Kept apart from `Scorer`'s log-likelihood path on purpose (additive code): drift (ksmith.metrics.drift)
+# needs what the model *would* say next and what it represents, on the same tokens and with the same
+# BOS convention (`Scorer._encode_many`) as every other score.
+
+
+@dataclass(frozen=True)
+class NextTokenResult:
+    """What `next_token` captures for a list of prompts, on the CPU in float64.
+
+    logprobs: (n_prompts, vocab) log-probabilities of the next token after each prompt's last token.
+    hidden:   per layer (embedding output first, as Hugging Face orders `hidden_states`), the
+              (n_prompts, width) hidden state at each prompt's last token; empty when not asked for.
+    """
+
+    logprobs: Any
+    hidden: tuple[Any, ...]
+
+
+def next_token(scorer: Scorer, prompts: Sequence[str], *, hidden: bool = True) -> NextTokenResult:
+    """The `next_token` request kind: next-token log-probabilities (and hidden states) after each prompt.
+
+    Prompts are encoded exactly as `loglikelihood` encodes a context (the model's BOS convention,
+    the empty-context token for an empty prompt) and run in right-padded batches of
+    `scorer.batch_size`, so a prompt's result does not depend on its batch-mates beyond float rounding.
+    """
+    import torch
+
+    if not prompts:
+        raise ScoringError("next_token needs at least one prompt")
+    encoded = scorer._encode_many(prompts)
+    rows_all = [encoded[p] or list(scorer._empty_context) for p in prompts]
+    if scorer._max_len is not None:
+        rows_all = [row[-scorer._max_len :] for row in rows_all]
+    lm = scorer.model.lm
+    device = scorer._device()
+    logprobs: list[Any] = []
+    layers: list[list[Any]] = []
+    was_training = lm.training
+    lm.eval()
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(rows_all), scorer.batch_size):
+                rows = rows_all[start : start + scorer.batch_size]
+                width = max(len(row) for row in rows)
+                ids = torch.zeros((len(rows), width), dtype=torch.long)
+                mask = torch.zeros((len(rows), width), dtype=torch.long)
+                for i, row in enumerate(rows):
+                    ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+                    mask[i, : len(row)] = 1
+                out = lm(
+                    input_ids=ids.to(device), attention_mask=mask.to(device),
+                    output_hidden_states=hidden, use_cache=False,
+                )
+                last = torch.tensor([len(row) - 1 for row in rows], device=out.logits.device)
+                index = torch.arange(len(rows), device=out.logits.device)
+                logprobs.append(torch.log_softmax(out.logits[index, last].double(), dim=-1).cpu())
+                if hidden:
+                    states = [h[index, last].double().cpu() for h in out.hidden_states]
+                    if not layers:
+                        layers = [[] for _ in states]
+                    for layer, state in zip(layers, states):
+                        layer.append(state)
+    finally:
+        lm.train(was_training)
+    return NextTokenResult(torch.cat(logprobs), tuple(torch.cat(layer) for layer in layers))

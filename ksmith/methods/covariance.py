@@ -211,7 +211,7 @@ def key_second_moment(
         samples = max(samples, -(-min_tokens // max(1, sample_length)))
         source = {"sampled": [samples, sample_length, seed]}
     key = cache.stable_hash(
-        "key_second_moment", weights_hash(model, skip_prefixes), module, source, max_len, cache.CODE_VERSION
+        "key_second_moment", weights_hash(model, skip_prefixes), module, source, max_len, cache.kind_version("covariance")
     )
     path = cache.entry(KIND, f"{key}.pt")
     with cache.locked(path):  # xdist workers asking for the same statistics compute them once

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ksmith.cache import CODE_VERSION, entry, locked, stable_hash
+from ksmith.cache import entry, kind_version, locked, stable_hash
 from ksmith.errors import ModelError
 from ksmith.models.loaded import LoadedModel
 
@@ -119,7 +119,7 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
 
 
 def _conversion_path(name: str, *identity: object) -> Path:
-    return entry("models", stable_hash(name, *identity, CODE_VERSION))
+    return entry("models", stable_hash(name, *identity, kind_version("hub")))
 
 
 def _cached_conversion(name: str, gguf: Path, *identity: object) -> Path:

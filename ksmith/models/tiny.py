@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ksmith.cache import CODE_VERSION, entry, locked, stable_hash
+from ksmith.cache import entry, kind_version, locked, stable_hash
 from ksmith.errors import ModelError
 from ksmith.models.loaded import LoadedModel
 
@@ -184,7 +184,7 @@ def build_tokenizer(world: Any, extra_texts: Iterable[str] = ()) -> Any:
 
 
 def cache_key(world: Any, config: TinyConfig) -> str:
-    return stable_hash("tiny-kg", world.hash, config.as_dict(), CODE_VERSION, TRAINER_VERSION)
+    return stable_hash("tiny-kg", world.hash, config.as_dict(), kind_version("models"), TRAINER_VERSION)
 
 
 def _accuracy(model: LoadedModel, pairs: Sequence[tuple[str, str]], batch_size: int = 256) -> float:
@@ -337,7 +337,7 @@ def _train(world: Any, config: TinyConfig, device: str, progress: Progress | Non
         "corpus_sentences": len(sequences),
         "held_in_pairs": len(held_in),
         "trainer_version": TRAINER_VERSION,
-        "code_version": CODE_VERSION,
+        "code_version": kind_version("models"),
     }
     return loaded, meta
 
