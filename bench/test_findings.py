@@ -95,7 +95,8 @@ def test_findings_cell(request: pytest.FixtureRequest, ksmith_case) -> None:
         and config is not None
         and ksmith_case.scale <= ORACLE_MAX_SCALE
     ):
-        from ksmith.metrics.oracle import oracle_metrics, oracle_model
+        from ksmith.metrics.oracle import oracle_metrics
+        from ksmith.models.oracle import oracle_model
 
         oracle = oracle_model(
             world, dataset.interventions, config, device=str(model.loaded.device)

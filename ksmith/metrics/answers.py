@@ -5,8 +5,9 @@ These rules are the ground every accuracy and diagnostic stands on, so they live
 * **Correct after the update** (`answered_correctly`):
   - `Q-` probe (must not change): the model picks `answer_before`.
   - `Q+` probe of an **edit**: the model picks `answer_after` (the new object's option).
-  - `Q+` probe of an **unlearning** request: the model does *not* pick `avoid` (the old object);
-    any other option, or no option at all (a generation matching none), counts as forgotten.
+  - `Q+` probe of an **unlearning** request: the model picks an option other than `avoid` (the old
+    object). No option at all (a generation naming none) is *not* success: silence is not
+    forgetting, and random answering would otherwise score well; it is counted apart (`no_answer`).
 * **Precondition** (`preconditions`), as RippleEdits does: a probe counts only if the unedited model
   knew what the probe presupposes, otherwise "unlearning" a fact the model never knew would count as
   success and "preserving" a fact it never knew as locality.
@@ -38,6 +39,8 @@ class Answer:
     before / after: chosen option index (None when the protocol matched no option).
     executed:        passed precondition filtering.
     held_out:        a held-out paraphrase (never seen in training).
+    value_after:     the protocol's scalar after the update, where it has one.
+    scores_after:    the option scores after the update (mcq, mcq_norm), else empty.
     """
 
     probe: Probe
@@ -46,6 +49,7 @@ class Answer:
     executed: bool
     held_out: bool
     value_after: float | None = None
+    scores_after: tuple[float, ...] = ()
 
     @property
     def correct(self) -> bool:
@@ -70,7 +74,7 @@ def answered_correctly(probe: Probe, choice: int | None) -> bool:
     if probe.family == "Q-":
         return choice == probe.answer_before
     if probe.task == "unlearn":
-        return choice != old_choice(probe)
+        return choice is not None and choice != old_choice(probe)
     return choice is not None and choice == probe.answer_after
 
 
@@ -84,9 +88,11 @@ def answer_states(probe: Probe, choice: int | None) -> frozenset[str]:
 
     Edit: "new" when `choice == answer_after`, "old" when `choice == answer_before` (both when the
     two coincide, e.g. a reverse probe whose answer the edit does not move). Unlearning: "old" when
-    the old object is chosen, else "new" (the fact is gone).
+    the old object is chosen, "new" for another option (the fact is gone), neither for no option.
     """
     if probe.task == "unlearn" and probe.family == "Q+":
+        if choice is None:
+            return frozenset()
         return frozenset({"old"}) if choice == old_choice(probe) else frozenset({"new"})
     states = set()
     if (
@@ -169,6 +175,7 @@ def pair_answers(
                 executed=executed.get(probe.id, False),
                 held_out=is_held_out(probe, interventions, held_out),
                 value_after=after.value,
+                scores_after=tuple(after.option_scores),
             )
         )
     return out

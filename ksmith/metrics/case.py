@@ -13,7 +13,7 @@ from typing import Any
 from ksmith.metrics import diagnostics as diag
 from ksmith.metrics.authors import compute_authors
 from ksmith.metrics.answers import Answer, pair_answers, preconditions
-from ksmith.metrics.bootstrap import N_RESAMPLES, bootstrap_ci, metric_seed
+from ksmith.metrics.bootstrap import N_RESAMPLES, cluster_ci, metric_seed
 from ksmith.metrics.diagnostics import Tally
 from ksmith.metrics.inputs import (
     MetricsError,
@@ -56,10 +56,12 @@ ACCURACY_GROUPS: dict[str, Selector] = {
     "held_out_acc": lambda a: a.held_out,
 }
 
-#: Diagnostic name -> (function, higher_is_better).
-DIAGNOSTICS: dict[str, tuple[Callable[[list[Answer]], Tally], bool]] = {
+#: Diagnostic name -> (function, higher_is_better; None: no direction, e.g. 0 is ideal).
+DIAGNOSTICS: dict[str, tuple[Callable[[list[Answer]], Tally], bool | None]] = {
     "ccr": (diag.collateral_change_ratio, False),
     "rr": (diag.residual_retention, False),
+    "rr_gap": (diag.residual_retention_gap, None),
+    "kl_uniform": (diag.forgetting_kl_uniform, False),
     "conflict_rate": (diag.conflict_rate, False),
     "consistency": (diag.consistency, True),
     "propagation": (diag.propagation, True),
@@ -85,8 +87,9 @@ def _metric(
         return None
     name = metric_name(base, protocol)
     ci = (
-        bootstrap_ci(
+        cluster_ci(
             tally.values,
+            tally.units,
             seed=metric_seed(name, protocol, seed),
             n_resamples=n_resamples,
         )
@@ -98,6 +101,7 @@ def _metric(
         value=tally.value,
         protocol=protocol,
         n=tally.n,
+        n_units=tally.n_units,
         ci=ci,
         executed=tally.executed,
         higher_is_better=higher_is_better,
@@ -151,7 +155,8 @@ def compute(
                   when given it decides which direct probes are held out, else the probes' flags do.
     precondition: filter probes as RippleEdits does (see `ksmith.metrics.answers`); needs `mcq`
                   (or `mcq_norm`) pre-update scores. False counts every probe (`executed` = 1).
-    seed, n_resamples: bootstrap settings (95% percentile intervals; 0 resamples: no intervals).
+    seed, n_resamples: bootstrap settings (95% intervals resampling interventions, see
+                  `ksmith.metrics.bootstrap`; 0 resamples: no intervals).
 
     Metrics with no probe behind them are left out rather than reported as NaN.
     """
@@ -195,6 +200,8 @@ def compute(
                 add(base, protocol, diag.accuracy(group), True)
             for base, (fn, higher) in DIAGNOSTICS.items():
                 add(base, protocol, fn(answers), higher)
+            if protocol == "gen_match":  # the only choice protocol that can name no option
+                add("no_answer", protocol, diag.no_answer(answers), False)
         else:
             answers = pair_answers(
                 probes, {}, post_p, executed, interventions, held_out, require_pre=False

@@ -1,28 +1,41 @@
 """The paper's accuracies and diagnostics as pure functions of answered probes.
 
 Each function takes `Answer` records (see `ksmith.metrics.answers`) and returns a `Tally`: the
-per-item values whose mean is the metric (so a bootstrap can resample them), how many items were
-candidates, and whether precondition filtering applied. Formulas (ours, DESIGN.md §1):
+per-item values whose mean is the metric, the intervention each item belongs to (the independent
+unit the bootstrap resamples, `ksmith.metrics.bootstrap`), how many items were candidates, and
+whether precondition filtering applied. Formulas (ours, DESIGN.md §1):
 
 * accuracy: mean over executed probes of 1[correct after the update].
-* CCR, collateral change ratio: mean over `Q-` probes of 1[argmax after != argmax before]. Not
-  precondition-filtered: an answer that must not move should not move whether or not it was right.
+* CCR, collateral change ratio: mean over executed `Q-` probes (the unedited model answered them
+  right) of 1[argmax after != argmax before]. Probes the unedited model got wrong are left out: a
+  guess flips freely and would count as collateral damage that no update caused.
 * RR, residual retention: mean over executed `Q+` probes of 1[the old object is still chosen].
-* conflict rate: over (direct, reverse) pairs of executed probes of one intervention, the fraction
-  whose answers contradict: one agrees only with the updated world, the other only with the old one.
+  With m options a model that knows nothing picks the old object 1/m of the time (0.25 with 4).
+* rr_gap: RR - chance, per probe 1[old chosen] - 1/m, averaged: 0 is "indistinguishable from
+  guessing" (the ideal of unlearning), > 0 the fact is still there, < 0 the model still knows which
+  answer to avoid (it has not forgotten, it hides).
+* kl_uniform: per executed unlearning `Q+` probe, KL(p || uniform) of the model's distribution over
+  the m options (softmax of the option scores), in nats; 0 when the model has no preference left.
+* no_answer: executed probes whose protocol chose no option (a generation naming none); counted
+  apart, never as forgotten or as right.
+* conflict rate: over (direct, reverse) pairs of executed probes, one pair per (intervention,
+  paraphrase): the direct probe in paraphrase i with the reverse probe in paraphrase i (never the
+  Cartesian product, where one probe would sit in many "independent" pairs). The fraction whose
+  answers contradict: one agrees only with the updated world, the other only with the old one.
 * consistency: over the same pairs, the fraction whose answers agree with the same world (both
   updated or both old). conflict rate + consistency <= 1; the rest are pairs where a probe chose an
   option neither world gives.
 * propagation: per intervention, the fraction of its executed multi-hop `Q+` probes (descendants'
   inherited facts, 2-hop compositions) whose answer changed; averaged over interventions. What a
   human expects is 1: every consequence of a changed fact changes.
-* over-spread: per intervention, the fraction of its contextual `Q-` probes (siblings, other
-  subjects, other domains: non-descendants) whose answer changed; averaged over interventions
-  (unfiltered, like CCR).
+* over-spread: per intervention, the fraction of its executed contextual `Q-` probes (siblings,
+  other subjects, other domains: non-descendants) whose answer changed; averaged over
+  interventions (filtered like CCR, for the same reason).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -37,19 +50,30 @@ class Tally:
     """The items behind one metric value.
 
     values:     one number per counted item (0/1 for rates); the metric is their mean.
+    units:      per item, the independent unit it belongs to (its intervention's id); the bootstrap
+                resamples units with their items.
     candidates: items before precondition filtering.
     filtered:   whether precondition filtering applied (then `executed` is reported).
-    unit:       what an item is ("probe", "pair", "intervention"); the bootstrap resamples these.
+    unit:       what an item is ("probe", "pair", "intervention").
     """
 
     values: np.ndarray
+    units: tuple[str, ...]
     candidates: int
     filtered: bool = True
     unit: str = "probe"
 
+    def __post_init__(self) -> None:
+        if len(self.units) != self.values.size:
+            raise ValueError(f"{self.values.size} values but {len(self.units)} unit labels")
+
     @property
     def n(self) -> int:
         return int(self.values.size)
+
+    @property
+    def n_units(self) -> int:
+        return len(set(self.units))
 
     @property
     def value(self) -> float:
@@ -66,27 +90,78 @@ def _rate(flags: Iterable[bool]) -> np.ndarray:
     return np.fromiter((1.0 if f else 0.0 for f in flags), dtype=np.float64)
 
 
+def _units(answers: Iterable[Answer]) -> tuple[str, ...]:
+    return tuple(a.probe.intervention_id for a in answers)
+
+
+def _probe_tally(
+    answers: Sequence[Answer], value: Callable[[Answer], float], candidates: int, filtered: bool = True
+) -> Tally:
+    return Tally(
+        np.array([value(a) for a in answers], dtype=np.float64), _units(answers), candidates, filtered
+    )
+
+
 def accuracy(answers: Sequence[Answer]) -> Tally:
     """Fraction of executed probes answered correctly after the update."""
-    return Tally(_rate(a.correct for a in answers if a.executed), len(answers))
+    return _probe_tally([a for a in answers if a.executed], lambda a: float(a.correct), len(answers))
 
 
 def collateral_change_ratio(answers: Sequence[Answer]) -> Tally:
-    """CCR: fraction of `Q-` probes whose chosen option changed (0 for an unchanged model)."""
+    """CCR: fraction of executed `Q-` probes (known before the update) whose chosen option changed."""
     q_minus = [a for a in answers if a.probe.family == "Q-"]
-    return Tally(_rate(a.changed for a in q_minus), len(q_minus), filtered=False)
+    return _probe_tally([a for a in q_minus if a.executed], lambda a: float(a.changed), len(q_minus))
+
+
+def _q_plus(answers: Sequence[Answer]) -> list[Answer]:
+    return [a for a in answers if a.probe.family == "Q+"]
 
 
 def residual_retention(answers: Sequence[Answer]) -> Tally:
     """RR: fraction of executed `Q+` probes that still choose the old object."""
-    q_plus = [a for a in answers if a.probe.family == "Q+"]
-    return Tally(_rate(a.old_retained for a in q_plus if a.executed), len(q_plus))
+    q_plus = _q_plus(answers)
+    return _probe_tally([a for a in q_plus if a.executed], lambda a: float(a.old_retained), len(q_plus))
 
 
-def direct_reverse_pairs(
-    answers: Sequence[Answer],
-) -> tuple[list[tuple[Answer, Answer]], int]:
-    """All (direct, reverse) pairs of one intervention: (pairs of executed probes, all pairs)."""
+def chance(answer: Answer) -> float:
+    """Probability that uniform guessing picks the old object: 1 / number of options."""
+    return 1.0 / len(answer.probe.choices)
+
+
+def residual_retention_gap(answers: Sequence[Answer]) -> Tally:
+    """rr_gap: per executed `Q+` probe 1[old object chosen] - 1/m; its mean is RR - chance."""
+    q_plus = _q_plus(answers)
+    return _probe_tally(
+        [a for a in q_plus if a.executed], lambda a: float(a.old_retained) - chance(a), len(q_plus)
+    )
+
+
+def kl_from_uniform(scores: Sequence[float]) -> float:
+    """KL(p || uniform) in nats of p = softmax(scores) over the options: log m - H(p); 0 for uniform."""
+    x = np.asarray(scores, dtype=np.float64)
+    logp = x - (x.max() + math.log(np.exp(x - x.max()).sum()))
+    return float(max(0.0, math.log(x.size) + float(np.sum(np.exp(logp) * logp))))
+
+
+def forgetting_kl_uniform(answers: Sequence[Answer]) -> Tally:
+    """kl_uniform: per executed unlearning `Q+` probe with option scores, KL of its options from uniform."""
+    q_plus = [a for a in _q_plus(answers) if a.probe.task == "unlearn" and a.scores_after]
+    return _probe_tally(
+        [a for a in q_plus if a.executed], lambda a: kl_from_uniform(a.scores_after), len(q_plus)
+    )
+
+
+def no_answer(answers: Sequence[Answer]) -> Tally:
+    """Fraction of executed probes where the protocol chose no option (counted apart, never a success)."""
+    return _probe_tally([a for a in answers if a.executed], lambda a: float(a.after is None), len(answers))
+
+
+def direct_reverse_pairs(answers: Sequence[Answer]) -> tuple[list[tuple[Answer, Answer]], int]:
+    """(direct, reverse) pairs, one per (intervention, paraphrase): (pairs of executed probes, all pairs).
+
+    Within an intervention the i-th direct paraphrase meets the i-th reverse paraphrase (ordered by
+    paraphrase id); a probe is in at most one pair, so pairs are as independent as the probes.
+    """
     by_intervention = group_by(
         [a for a in answers if a.probe.probe_type in ("direct", "reverse")],
         lambda a: a.probe.intervention_id,
@@ -94,24 +169,18 @@ def direct_reverse_pairs(
     executed: list[tuple[Answer, Answer]] = []
     total = 0
     for group in by_intervention.values():
-        direct = [a for a in group if a.probe.probe_type == "direct"]
-        reverse = [a for a in group if a.probe.probe_type == "reverse"]
-        total += len(direct) * len(reverse)
-        executed.extend(
-            (d, r) for d in direct if d.executed for r in reverse if r.executed
-        )
+        direct = sorted((a for a in group if a.probe.probe_type == "direct"), key=lambda a: a.probe.paraphrase_id)
+        reverse = sorted((a for a in group if a.probe.probe_type == "reverse"), key=lambda a: a.probe.paraphrase_id)
+        pairs = list(zip(direct, reverse))
+        total += len(pairs)
+        executed.extend((d, r) for d, r in pairs if d.executed and r.executed)
     return executed, total
 
 
-def _pair_tally(
-    answers: Sequence[Answer], verdict: Callable[[frozenset, frozenset], bool]
-) -> Tally:
+def _pair_tally(answers: Sequence[Answer], verdict: Callable[[frozenset, frozenset], bool]) -> Tally:
     pairs, total = direct_reverse_pairs(answers)
-    flags = (
-        verdict(answer_states(d.probe, d.after), answer_states(r.probe, r.after))
-        for d, r in pairs
-    )
-    return Tally(_rate(flags), total, unit="pair")
+    flags = _rate(verdict(answer_states(d.probe, d.after), answer_states(r.probe, r.after)) for d, r in pairs)
+    return Tally(flags, tuple(d.probe.intervention_id for d, _ in pairs), total, unit="pair")
 
 
 def _contradict(a: frozenset, b: frozenset) -> bool:
@@ -128,34 +197,22 @@ def consistency(answers: Sequence[Answer]) -> Tally:
     return _pair_tally(answers, lambda a, b: bool(a & b))
 
 
-def _per_intervention_change(
-    answers: Sequence[Answer], candidates: int, filtered: bool
-) -> Tally:
+def _per_intervention_change(answers: Sequence[Answer], candidates: int) -> Tally:
     groups = group_by(answers, lambda a: a.probe.intervention_id)
-    values = np.array(
-        [np.mean([a.changed for a in g]) for g in groups.values()], dtype=np.float64
-    )
-    return Tally(values, candidates, filtered=filtered, unit="intervention")
+    values = np.array([np.mean([a.changed for a in g]) for g in groups.values()], dtype=np.float64)
+    return Tally(values, tuple(groups), candidates, unit="intervention")
 
 
 def propagation(answers: Sequence[Answer]) -> Tally:
     """Mean over interventions of the fraction of executed multi-hop `Q+` probes that changed."""
-    hops = [
-        a
-        for a in answers
-        if a.probe.probe_type == "multi_hop" and a.probe.family == "Q+"
-    ]
-    return _per_intervention_change([a for a in hops if a.executed], len(hops), True)
+    hops = [a for a in answers if a.probe.probe_type == "multi_hop" and a.probe.family == "Q+"]
+    return _per_intervention_change([a for a in hops if a.executed], len(hops))
 
 
 def over_spread(answers: Sequence[Answer]) -> Tally:
-    """Mean over interventions of the fraction of contextual `Q-` probes that changed."""
-    ctx = [
-        a
-        for a in answers
-        if a.probe.probe_type == "contextual" and a.probe.family == "Q-"
-    ]
-    return _per_intervention_change(ctx, len(ctx), False)
+    """Mean over interventions of the fraction of executed contextual `Q-` probes that changed."""
+    ctx = [a for a in answers if a.probe.probe_type == "contextual" and a.probe.family == "Q-"]
+    return _per_intervention_change([a for a in ctx if a.executed], len(ctx))
 
 
 def _forgetting(answer: Answer) -> bool:
@@ -168,12 +225,11 @@ def mean_value(answers: Sequence[Answer]) -> Tally:
     answer, or of 1 - the old answer's token accuracy for unlearning `Q+` probes (what is forgotten).
     """
     kept = [a for a in answers if a.value_after is not None]
-    values = [
-        1.0 - a.value_after if _forgetting(a) else a.value_after
-        for a in kept
-        if a.executed
-    ]
-    return Tally(np.array(values, dtype=np.float64), len(kept))
+    return _probe_tally(
+        [a for a in kept if a.executed],
+        lambda a: 1.0 - a.value_after if _forgetting(a) else a.value_after,
+        len(kept),
+    )
 
 
 def prob_compare_success(answers: Sequence[Answer]) -> Tally:
@@ -185,9 +241,8 @@ def prob_compare_success(answers: Sequence[Answer]) -> Tally:
     (the old object no longer wins).
     """
     kept = [a for a in answers if a.value_after is not None]
-    flags = (
-        (a.value_after <= 0.0) if _forgetting(a) else (a.value_after > 0.0)
-        for a in kept
-        if a.executed
+    return _probe_tally(
+        [a for a in kept if a.executed],
+        lambda a: float((a.value_after <= 0.0) if _forgetting(a) else (a.value_after > 0.0)),
+        len(kept),
     )
-    return Tally(_rate(flags), len(kept))

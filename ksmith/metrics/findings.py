@@ -5,11 +5,20 @@ claim, with the numbers behind it and a verdict — "reproduced", "not reproduce
 "inconclusive" — decided by the rule printed next to it, never by hand.
 
 Pooling. A claim is about a set of grid cells (e.g. "editing cells" = every edit method, level and
-scale of the run). Its estimate is the mean of the cells' values; its 95% interval treats the cells
-as fixed and the probes as the sample: half-width = sqrt(sum_i h_i^2) / n over the cells'
-bootstrap half-widths h_i (cells without an interval add nothing). So an interval says how sure
-we are about *these* methods on *this* world, not about methods in general. Where cells carry no
-probe-level intervals (geometry), the interval is a percentile bootstrap over cells instead.
+scale of the run). Its estimate is the mean of the cells' values. Its 95% interval must not treat
+cells as independent draws of *probes*: cells share the model, the world and often the probes, so
+errors of two cells are correlated, not averaged away. The interval is the hull of two parts:
+* between cells: a cell-level bootstrap of the mean (`scipy.stats.bootstrap`, BCa from 5 cells),
+  how much the pooled value depends on which cells the grid holds;
+* within cells: the mean of the cells' lower bounds and of their upper bounds, the exact interval of
+  the mean when the cells' errors are perfectly correlated (quantiles add for comonotone variables)
+  -- the conservative reading of cells measured on one model and world.
+So pooling two identical cells gives that cell's interval, never a narrower one.
+
+Comparisons use matched cells. "A vs B" pools only the cells whose other grid coordinates exist on
+every side (`matched`): comparing root with leaf at k = 1..64 drops leaf's k=64 cells when root
+cannot supply k=64, so a difference can never come from one side holding cells the other lacks.
+Curves over k keep the (model, level, seed) groups present at every k of the curve.
 
 Significance. "A > B" means A's interval lies wholly above B's (non-overlapping 95% intervals: a
 conservative test); a value without an interval is never significantly different from anything.
@@ -19,13 +28,14 @@ Every rule below is written in terms of it.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ksmith.metrics.bootstrap import bootstrap_ci, metric_seed
+from ksmith.metrics.bootstrap import metric_seed
 from ksmith.metrics.trends import consistency_collapse, curve_shape
 
 REPRODUCED = "reproduced"
@@ -108,31 +118,96 @@ def select(results: Iterable[Any], **key: Any) -> list[Any]:
     return out
 
 
+def cell_interval(values: Sequence[float], name: str) -> tuple[float, float] | None:
+    """Bootstrap interval of the mean over cells (values are rates, not 0/1 draws); None below 2 cells."""
+    from scipy.stats import bootstrap
+
+    x = np.asarray([v for v in values if math.isfinite(v)], dtype=np.float64)
+    if x.size < 2:
+        return None
+    if np.ptp(x) == 0:
+        return (float(x[0]), float(x[0]))
+    method = "BCa" if x.size >= 5 else "percentile"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = bootstrap(
+            (x,), np.mean, vectorized=True, n_resamples=2000, method=method,
+            random_state=np.random.default_rng(metric_seed(name, "cells")),
+        )
+    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    if not (math.isfinite(low) and math.isfinite(high)):
+        low, high = float(x.min()), float(x.max())
+    return (low, high)
+
+
+def _hull(*cis: tuple[float, float] | None) -> tuple[float, float] | None:
+    present = [ci for ci in cis if ci is not None]
+    if not present:
+        return None
+    return (min(ci[0] for ci in present), max(ci[1] for ci in present))
+
+
 def pooled(results: Sequence[Any], metric: str) -> Estimate | None:
-    """Mean of `metric` over the cells that have it, with the fixed-cells interval (module doc)."""
-    cells = [
-        r.metrics[metric]
-        for r in results
-        if metric in r.metrics and math.isfinite(r.metrics[metric].value)
-    ]
+    """Mean of `metric` over the cells that have it, with the interval of the module docstring."""
+    cells = [r.metrics[metric] for r in results if metric in r.metrics and math.isfinite(r.metrics[metric].value)]
     if not cells:
         return None
-    n = len(cells)
     value = float(np.mean([c.value for c in cells]))
-    halves = [(c.ci[1] - c.ci[0]) / 2 for c in cells if c.ci is not None]
-    if not halves:
-        return Estimate(value, None, n)
-    half = math.sqrt(sum(h * h for h in halves)) / n
-    return Estimate(value, (value - half, value + half), n)
+    between = cell_interval([c.value for c in cells], metric)
+    with_ci = [c for c in cells if c.ci is not None]
+    within = (
+        (float(np.mean([c.ci[0] for c in with_ci])), float(np.mean([c.ci[1] for c in with_ci])))
+        if with_ci
+        else None
+    )
+    ci = _hull(between, within)
+    if ci is not None:
+        ci = (min(ci[0], value), max(ci[1], value))
+    return Estimate(value, ci, len(cells))
 
 
 def pooled_over_cells(values: Sequence[float], name: str) -> Estimate | None:
-    """Mean of per-cell values with a percentile bootstrap over cells (for cell-level quantities)."""
+    """Mean of per-cell values with a bootstrap over cells (for cell-level quantities)."""
     vals = [v for v in values if math.isfinite(v)]
     if not vals:
         return None
-    ci = bootstrap_ci(np.asarray(vals), seed=metric_seed(name, "cells"))
-    return Estimate(float(np.mean(vals)), ci, len(vals))
+    return Estimate(float(np.mean(vals)), cell_interval(vals, name), len(vals))
+
+
+#: Grid coordinates that identify "the same cell" on two sides of a comparison, per compared field.
+MATCH_TASKS: tuple[str, ...] = ("model", "level", "scale", "seed")
+MATCH_LEVELS: tuple[str, ...] = ("model", "method", "scale", "seed")
+
+
+def _has(result: Any, metric: str) -> bool:
+    m = result.metrics.get(metric)
+    return m is not None and math.isfinite(m.value)
+
+
+def matched(sides: Mapping[str, Sequence[Any]], metric: str, on: Sequence[str]) -> dict[str, list[Any]]:
+    """Each side's cells restricted to the coordinates `on` that every side has `metric` for."""
+    keys = [{tuple(r.key[f] for f in on) for r in cells if _has(r, metric)} for cells in sides.values()]
+    common = set.intersection(*keys) if keys else set()
+    return {
+        label: [r for r in cells if _has(r, metric) and tuple(r.key[f] for f in on) in common]
+        for label, cells in sides.items()
+    }
+
+
+def compare(sides: Mapping[str, Sequence[Any]], metric: str, on: Sequence[str]) -> dict[str, Estimate | None]:
+    """`pooled` per side over the matched cells (see `matched`)."""
+    return {label: pooled(cells, metric) for label, cells in matched(sides, metric, on).items()}
+
+
+def complete_curve_cells(results: Sequence[Any], metric: str) -> list[Any]:
+    """The cells of (model, level, seed) groups that have `metric` at every scale of the run's curve."""
+    have = [r for r in results if _has(r, metric)]
+    scales = {r.key["scale"] for r in have}
+    groups: dict[tuple[Any, ...], set[Any]] = {}
+    for r in have:
+        groups.setdefault((r.key["model"], r.key["level"], r.key["seed"]), set()).add(r.key["scale"])
+    keep = {g for g, got in groups.items() if got == scales}
+    return [r for r in have if (r.key["model"], r.key["level"], r.key["seed"]) in keep]
 
 
 def _row(label: str, est: Estimate | None) -> tuple[str, str]:
@@ -161,13 +236,15 @@ def spread(results: Sequence[Any]) -> Finding:
         "Otherwise inconclusive. (Sub-claim, reported apart: editing's over-spread at leaf > at root.)",
     )
     edit, unl = select(results, task="edit"), select(results, task="unlearn")
-    e_os, u_os = pooled(edit, "over_spread"), pooled(unl, "over_spread")
-    e_pr, u_pr = pooled(edit, "propagation"), pooled(unl, "propagation")
+    sides = {"edit": edit, "unlearn": unl}
+    over, prop = compare(sides, "over_spread", MATCH_TASKS), compare(sides, "propagation", MATCH_TASKS)
+    e_os, u_os = over["edit"], over["unlearn"]
+    e_pr, u_pr = prop["edit"], prop["unlearn"]
     f.rows += [
-        _row("over_spread, edit ↓", e_os),
-        _row("over_spread, unlearn ↓", u_os),
-        _row("propagation, edit ↑", e_pr),
-        _row("propagation, unlearn ↑", u_pr),
+        _row("over_spread, edit ↓ (matched cells)", e_os),
+        _row("over_spread, unlearn ↓ (matched cells)", u_os),
+        _row("propagation, edit ↑ (matched cells)", e_pr),
+        _row("propagation, unlearn ↑ (matched cells)", u_pr),
         _row("ccr, edit ↓", pooled(edit, "ccr")),
         _row("ccr, unlearn ↓", pooled(unl, "ccr")),
     ]
@@ -182,10 +259,10 @@ def spread(results: Sequence[Any]) -> Finding:
         f.verdict = REPRODUCED
     elif above(u_os, e_os) or above(u_pr, e_pr):
         f.verdict = NOT_REPRODUCED
-    leaf, root = (
-        pooled(select(edit, level="leaf"), "over_spread"),
-        pooled(select(edit, level="root"), "over_spread"),
+    by_level = compare(
+        {"leaf": select(edit, level="leaf"), "root": select(edit, level="root")}, "over_spread", MATCH_LEVELS
     )
+    leaf, root = by_level["leaf"], by_level["root"]
     if leaf is not None and root is not None:
         sub = (
             "holds"
@@ -211,29 +288,19 @@ def levels(results: Sequence[Any]) -> Finding:
     harder, easier = 0, 0
     for task in tasks_of(results):
         cells = select(results, task=task)
-        root, leaf = (
-            pooled(select(cells, level="root"), "direct_acc"),
-            pooled(select(cells, level="leaf"), "direct_acc"),
-        )
+        both = {"root": select(cells, level="root"), "leaf": select(cells, level="leaf")}
+        direct = compare(both, "direct_acc", MATCH_LEVELS)
+        root, leaf = direct["root"], direct["leaf"]
         f.rows += [
-            _row(f"direct_acc, {task}, root ↑", root),
-            _row(f"direct_acc, {task}, leaf ↑", leaf),
+            _row(f"direct_acc, {task}, root ↑ (matched cells)", root),
+            _row(f"direct_acc, {task}, leaf ↑ (matched cells)", leaf),
         ]
         mid = pooled(select(cells, level="intermediate"), "direct_acc")
         if mid is not None:
             f.rows.append(_row(f"direct_acc, {task}, intermediate ↑", mid))
-        f.rows.append(
-            _row(
-                f"q_plus_acc, {task}, root ↑",
-                pooled(select(cells, level="root"), "q_plus_acc"),
-            )
-        )
-        f.rows.append(
-            _row(
-                f"q_plus_acc, {task}, leaf ↑",
-                pooled(select(cells, level="leaf"), "q_plus_acc"),
-            )
-        )
+        q_plus = compare(both, "q_plus_acc", MATCH_LEVELS)
+        f.rows.append(_row(f"q_plus_acc, {task}, root ↑ (matched cells)", q_plus["root"]))
+        f.rows.append(_row(f"q_plus_acc, {task}, leaf ↑ (matched cells)", q_plus["leaf"]))
         harder += above(leaf, root)
         easier += above(root, leaf)
     if harder and not easier:
@@ -244,7 +311,9 @@ def levels(results: Sequence[Any]) -> Finding:
 
 
 def _curve(results: Sequence[Any], metric: str) -> dict[int, Estimate]:
+    """Pooled `metric` per k over the (model, level, seed) groups present at every k."""
     out = {}
+    results = complete_curve_cells(results, metric)
     for k in values_of(results, "scale"):
         est = pooled(select(results, scale=k), metric)
         if est is not None:
@@ -357,12 +426,16 @@ def geometry_view(results: Sequence[Any]) -> Finding:
         "reproduced if it is significantly lower. Otherwise inconclusive.",
     )
     ests = {}
+    sides = matched(
+        {
+            task: [r for r in select(results, task=task) if r.key["method"] not in NON_PARAMETRIC]
+            for task in ("edit", "unlearn")
+        },
+        "geom_rotation_excess",
+        MATCH_TASKS,
+    )
     for task in ("edit", "unlearn"):
-        cells = [
-            r
-            for r in select(results, task=task)
-            if r.key["method"] not in NON_PARAMETRIC
-        ]
+        cells = sides[task]
         rot = pooled(cells, "geom_rotation_excess")
         ani = pooled(cells, "geom_anisotropy_excess")
         logs = []
@@ -412,7 +485,8 @@ def domains(
         "domains",
         "Domain dependence: History is the most resistant domain",
         "Updates succeed less often in History than in the other domains.",
-        "Pool q_plus_acc_<domain> (Q+ accuracy over the interventions of one domain) over all cells. "
+        "Pool q_plus_acc_<domain> (Q+ accuracy over the interventions of one domain), History against "
+        "each other domain over the cells that hold both. "
         "Reproduced if History's is below every other domain's significantly. Not reproduced if some "
         "other domain's is below History's significantly. Otherwise inconclusive.",
     )
@@ -427,13 +501,21 @@ def domains(
     )
     ests = {d: pooled(results, f"q_plus_acc_{d}") for d in names}
     for d in names:
-        f.rows.append(_row(f"q_plus_acc, {d} ↑", ests[d]))
-    hist = ests.get("history")
-    others = [e for d, e in ests.items() if d != "history" and e is not None]
-    if hist is not None and others:
-        if all(above(o, hist) for o in others):
+        f.rows.append(_row(f"q_plus_acc, {d} ↑ (all cells)", ests[d]))
+    pairs = []  # (history, other) over the cells that hold both domains
+    for d in names:
+        if d == "history" or "history" not in names:
+            continue
+        both = [r for r in results if _has(r, "q_plus_acc_history") and _has(r, f"q_plus_acc_{d}")]
+        hist_d, other = pooled(both, "q_plus_acc_history"), pooled(both, f"q_plus_acc_{d}")
+        if hist_d is not None and other is not None:
+            pairs.append((hist_d, other))
+            f.rows.append(_row(f"history vs {d}: history ↑ (matched cells)", hist_d))
+            f.rows.append(_row(f"history vs {d}: {d} ↑ (matched cells)", other))
+    if pairs:
+        if all(above(o, h) for h, o in pairs):
             f.verdict = REPRODUCED
-        elif any(above(hist, o) for o in others):
+        elif any(above(h, o) for h, o in pairs):
             f.verdict = NOT_REPRODUCED
     else:
         f.notes.append(

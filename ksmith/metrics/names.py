@@ -6,7 +6,9 @@ Names under the `mcq` protocol are bare; the same metric under another protocol 
 
 from __future__ import annotations
 
-#: name -> (meaning, direction: "↑" higher is better, "↓" lower is better, "" descriptive).
+#: name -> (meaning, direction: "↑" higher is better, "↓" lower is better, "0 ideal", "" descriptive).
+#: Every per-probe metric also records `n` (items), `n_units` (interventions) and, where precondition
+#: filtering applies, `executed`; its interval resamples interventions (`ksmith.metrics.bootstrap`).
 METRIC_DOCS: dict[str, tuple[str, str]] = {
     "direct_acc": ("held-in direct probes answered as the updated world says", "↑"),
     "paraphrase_acc": (
@@ -42,14 +44,36 @@ METRIC_DOCS: dict[str, tuple[str, str]] = {
         "Q+ accuracy per target level (only when a dataset mixes levels)",
         "↑",
     ),
-    "ccr": ("collateral change ratio: Q- probes whose answer changed", "↓"),
-    "rr": ("residual retention: Q+ probes still choosing the old object", "↓"),
+    "ccr": (
+        "collateral change ratio: Q- probes the unedited model answered right whose answer changed "
+        "(guesses left out: they flip freely); chance baseline: a model re-guessing every answer scores 0.75",
+        "↓",
+    ),
+    "rr": (
+        "residual retention: executed Q+ probes still choosing the old object; chance baseline 1/options "
+        "= 0.25 (a model that knows nothing); near 0 means the model still knows what to avoid",
+        "↓",
+    ),
+    "rr_gap": (
+        "rr - chance (per probe 1[old chosen] - 1/options): 0 = indistinguishable from guessing (ideal "
+        "for unlearning), > 0 the fact remains, < 0 avoidance (the model still knows the fact)",
+        "0 ideal",
+    ),
+    "kl_uniform": (
+        "unlearning Q+ probes: KL(p ‖ uniform) of the model's distribution over the 4 options (softmax of "
+        "option scores), nats; chance baseline 0 (no preference left), at most log 4 = 1.386",
+        "↓",
+    ),
+    "no_answer@gen_match": (
+        "executed probes whose generation named no option: counted apart, never as forgotten or right",
+        "↓",
+    ),
     "conflict_rate": (
-        "(direct, reverse) pairs whose answers contradict each other",
+        "(direct, reverse) pairs, one per (intervention, paraphrase), whose answers contradict each other",
         "↓",
     ),
     "consistency": (
-        "(direct, reverse) pairs whose answers agree with the same world",
+        "the same pairs whose answers agree with the same world",
         "↑",
     ),
     "propagation": (
@@ -57,7 +81,7 @@ METRIC_DOCS: dict[str, tuple[str, str]] = {
         "↑",
     ),
     "over_spread": (
-        "per intervention, contextual (non-descendant) answers that changed",
+        "per intervention, known contextual (non-descendant) answers that changed",
         "↓",
     ),
     "cf_efficacy": ("CounterFact (ROME's rule): cases whose rewrite prompt prefers the new object to the true one", "↑"),

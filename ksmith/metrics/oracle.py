@@ -16,40 +16,23 @@ probes) are then not counted against the method.
   the option, lm-eval's `acc_norm`; TOFU normalises per token, which ksmith no longer records). High p-value = indistinguishable from never having learned the
   fact. The oracle against itself gives exactly 1.
 
-The oracle model itself is trained by `ksmith.models.tiny.pretrain`, cached like any tiny-kg.
+The oracle model itself is trained in `ksmith.models.oracle` (metrics only compare). Agreement and KL
+intervals resample interventions (`ksmith.metrics.bootstrap.cluster_ci`), like every per-probe metric.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
-from ksmith.metrics.bootstrap import bootstrap_ci, metric_seed
+from ksmith.metrics.bootstrap import cluster_ci, metric_seed
 from ksmith.metrics.inputs import MetricsError, probes_of, scores_of
 from ksmith.metrics.record import Metric
-from ksmith.probes.types import Intervention, Probe
+from ksmith.probes.types import Probe
 from ksmith.scoring import Score
-
-
-def oracle_world(world: Any, interventions: Iterable[Intervention]) -> Any:
-    """The world the update should produce (`World.apply`: inheritance re-derived)."""
-    return world.apply(tuple(interventions))
-
-
-def oracle_model(
-    world: Any, interventions: Iterable[Intervention], config: Any = None, **kwargs: Any
-) -> Any:
-    """tiny-kg pretrained on the updated world (cached by world hash and config, like any tiny-kg).
-
-    The oracle must share the updated model's vocabulary; tiny-kg's tokenizer comes from the
-    world's entities, which an update never adds or removes, so the two always agree.
-    """
-    from ksmith.models.tiny import pretrain
-
-    return pretrain(oracle_world(world, interventions), config, **kwargs)
 
 
 def option_logprobs(score: Score) -> np.ndarray:
@@ -96,12 +79,13 @@ def oracle_distance(
     ]
     out: dict[str, Metric] = {}
 
-    def add(name: str, values: Sequence[float], higher: bool) -> None:
-        if not values:
+    def add(name: str, items: Sequence[tuple[Probe, float]], higher: bool) -> None:
+        if not items:
             return
         full = name if protocol == "mcq" else f"{name}@{protocol}"
-        arr = np.asarray(values, dtype=np.float64)
-        ci = bootstrap_ci(arr, seed=metric_seed(full, protocol, seed))
+        arr = np.asarray([v for _, v in items], dtype=np.float64)
+        units = [p.intervention_id for p, _ in items]
+        ci = cluster_ci(arr, units, seed=metric_seed(full, protocol, seed))
         out[full] = Metric(
             full,
             float(arr.mean()),
@@ -109,18 +93,15 @@ def oracle_distance(
             int(arr.size),
             ci=ci,
             higher_is_better=higher,
+            n_units=len(set(units)),
         )
 
-    add("oracle_agree", [float(a.choice == b.choice) for _, a, b in pairs], True)
+    add("oracle_agree", [(p, float(a.choice == b.choice)) for p, a, b in pairs], True)
     for family, suffix in (("Q+", "q_plus"), ("Q-", "q_minus")):
         sub = [(p, a, b) for p, a, b in pairs if p.family == family]
-        add(
-            f"oracle_agree_{suffix}",
-            [float(a.choice == b.choice) for _, a, b in sub],
-            True,
-        )
+        add(f"oracle_agree_{suffix}", [(p, float(a.choice == b.choice)) for p, a, b in sub], True)
         if protocol in ("mcq", "mcq_norm"):
-            add(f"oracle_kl_{suffix}", [option_kl(b, a) for _, a, b in sub], False)
+            add(f"oracle_kl_{suffix}", [(p, option_kl(b, a)) for p, a, b in sub], False)
     return out
 
 

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 class Metric:
     """A metric value.
 
-    n:        number of probes (or items) behind the value.
-    ci:       (low, high) bootstrap confidence interval, when computed.
+    n:        number of items behind the value (probes, pairs, prompts, matrices).
+    n_units:  number of independent units among them (interventions; what the interval resamples);
+              None where the items are not grouped by intervention (drift prompts, weight matrices).
+    ci:       (low, high) 95% confidence interval over the units, when computed.
     executed: fraction of probes that passed precondition filtering, when filtering applies.
     higher_is_better: direction, shown as ↑/↓ in leaderboards (None: no direction).
     """
@@ -20,5 +22,6 @@ class Metric:
     protocol: str
     n: int
     ci: tuple[float, float] | None = None
+    n_units: int | None = None
     executed: float | None = None
     higher_is_better: bool | None = True

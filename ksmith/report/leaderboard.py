@@ -4,7 +4,10 @@ A column is one metric *under one protocol*: values measured under different pro
 averaged or put in the same column. Rows are grouped by model, level and scale (in that order) and
 list the methods. Where several seeds ran, a cell is the mean over the seeds that passed and its
 ± is the half-width of a 95% t-interval over those seeds; with one seed the ± is the metric's own
-confidence interval (bootstrap over probes) when it has one. A cell a method failed shows `FAILED`.
+confidence interval (bootstrap over interventions) when it has one. A cell a method failed shows `FAILED`.
+Beside the metrics every row shows how much data stands behind it (`DATA_METRIC`): `units`, the
+interventions with at least one executed probe, and `executed`, the fraction of probes that passed
+precondition filtering (mean over seeds).
 
 The markdown and terminal tables show the headline metrics; the CSV and JSON hold every metric.
 """
@@ -39,6 +42,9 @@ HEADLINE: tuple[str, ...] = (
 )
 #: The shorter set printed at the end of a pytest run.
 COMPACT: tuple[str, ...] = ("direct_acc", "paraphrase_acc", "multi_hop_acc", "contextual_acc", "ccr", "rr")
+
+#: The metric whose `n_units` and `executed` a row shows: all Q+ probes under the headline protocol.
+DATA_METRIC = "q_plus_acc"
 
 #: The protocol shown without a tag in column headers.
 MAIN_PROTOCOL = "mcq"
@@ -88,6 +94,14 @@ class Row:
     failed: int
     cells: Mapping[Column, Cell]
     update_s: float | None
+    n_units: float | None = None
+    executed: float | None = None
+
+    def data_text(self) -> tuple[str, str]:
+        """(units, executed) as shown in tables ("" when unknown)."""
+        units = "" if self.n_units is None else f"{self.n_units:g}"
+        executed = "" if self.executed is None else f"{self.executed:.2f}"
+        return units, executed
 
     @property
     def status(self) -> str:
@@ -128,6 +142,9 @@ def build_rows(results: Iterable[CaseResult]) -> list[Row]:
                 half = metrics[0].half_width
             cells[column] = Cell(mean, half, len(values))
         times = [r.timings["update_s"] for r in passed if "update_s" in r.timings]
+        data = [r.metrics[DATA_METRIC] for r in passed if DATA_METRIC in r.metrics]
+        units = [m.n_units for m in data if m.n_units is not None]
+        executed = [m.executed for m in data if m.executed is not None]
         rows.append(
             Row(
                 model,
@@ -139,6 +156,8 @@ def build_rows(results: Iterable[CaseResult]) -> list[Row]:
                 len(members) - len(passed),
                 cells,
                 sum(times) / len(times) if times else None,
+                sum(units) / len(units) if units else None,
+                sum(executed) / len(executed) if executed else None,
             )
         )
     return rows
@@ -160,7 +179,7 @@ def tasks_of(rows: Sequence[Row]) -> list[str]:
 
 def _table(rows: Sequence[Row], columns: Sequence[Column], digits: int, with_model: bool, fmt: str) -> str:
     headers = (["model"] if with_model else []) + ["level", "k", "method"]
-    headers += [c.header for c in columns] + ["update s", "status"]
+    headers += [c.header for c in columns] + ["units", "executed", "update s", "status"]
     body = []
     previous: tuple[Any, ...] | None = None
     for row in rows:
@@ -171,6 +190,7 @@ def _table(rows: Sequence[Row], columns: Sequence[Column], digits: int, with_mod
         for column in columns:
             cell = row.cells.get(column)
             line.append(cell.text(digits) if cell else "")
+        line.extend(row.data_text())
         line.append("" if row.update_s is None else f"{row.update_s:.2f}")
         line.append(row.status)
         body.append(line)
@@ -185,7 +205,9 @@ def render_markdown(results: Sequence[CaseResult], title: str = "ksmith leaderbo
     parts.append(
         "Columns are single metrics under one protocol (untagged: `mcq`); ↑ higher is better, ↓ lower is "
         "better; `± h` is a 95% interval half-width (over seeds when several ran, else the metric's own "
-        "bootstrap interval). The CSV and JSON files hold every metric."
+        "bootstrap interval over interventions); `units` is the number of interventions behind a row and "
+        "`executed` the fraction of probes that passed precondition filtering (both for Q+ probes). The CSV "
+        "and JSON files hold every metric."
     )
     for task in tasks_of(rows):
         task_rows = [row for row in rows if row.task == task]
@@ -212,13 +234,14 @@ def render_csv(results: Sequence[CaseResult]) -> str:
     columns = columns_of(rows)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    header = ["model", "task", "level", "scale", "method", "seeds", "status", "update_s"]
+    header = ["model", "task", "level", "scale", "method", "seeds", "status", "update_s", "n_units", "executed"]
     for column in columns:
         header += [column.slug, f"{column.slug}_hw"]
     writer.writerow(header)
     for row in rows:
         line: list[Any] = [row.model, row.task, row.level, row.scale, row.method]
         line += [" ".join(map(str, row.seeds)), row.status, "" if row.update_s is None else f"{row.update_s:.4f}"]
+        line += ["" if row.n_units is None else repr(row.n_units), "" if row.executed is None else repr(row.executed)]
         for column in columns:
             cell = row.cells.get(column)
             line += ["", ""] if cell is None else [repr(cell.value), "" if cell.half_width is None else repr(cell.half_width)]
@@ -247,6 +270,8 @@ def leaderboard_data(results: Sequence[CaseResult], run: Mapping[str, Any] | Non
                     "seeds": list(row.seeds),
                     "status": row.status,
                     "update_s": row.update_s,
+                    "n_units": row.n_units,
+                    "executed": row.executed,
                     "values": {
                         c.slug: {"value": row.cells[c].value, "half_width": row.cells[c].half_width, "n_seeds": row.cells[c].n_seeds}
                         for c in columns

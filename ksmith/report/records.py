@@ -8,7 +8,7 @@ A line has these keys (README documents them):
 
     key         {model, method, task, level, scale, seed}
     status      "passed" | "failed" | "error"   (error: the harness, not the method, broke)
-    metrics     name -> {value, protocol, n, ci, executed, higher_is_better}
+    metrics     name -> {value, protocol, n, n_units, ci, executed, higher_is_better}
     n_probes    probes scored after the update
     timings     {update_s, score_s}
     provenance  {git_commit, versions, device, dtype, batch_size, world_hash, dataset_hash,
@@ -46,10 +46,12 @@ class MetricValue:
     ci: tuple[float, float] | None = None
     executed: float | None = None
     higher_is_better: bool | None = True
+    n_units: int | None = None
 
     @classmethod
     def from_metric(cls, metric: Any) -> "MetricValue":
         ci = tuple(float(x) for x in metric.ci) if metric.ci is not None else None
+        n_units = getattr(metric, "n_units", None)
         return cls(
             float(metric.value),
             str(metric.protocol),
@@ -57,6 +59,7 @@ class MetricValue:
             ci,  # type: ignore[arg-type]
             None if metric.executed is None else float(metric.executed),
             metric.higher_is_better,
+            None if n_units is None else int(n_units),
         )
 
     @classmethod
@@ -69,6 +72,7 @@ class MetricValue:
             (float(ci[0]), float(ci[1])) if ci is not None else None,
             data.get("executed"),
             data.get("higher_is_better", True),
+            data.get("n_units"),
         )
 
     @property

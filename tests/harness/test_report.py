@@ -159,3 +159,19 @@ def test_cli_merges_shards(tmp_path: Path) -> None:
     assert sorted(r.to_json() for r in read_results(merged)) == sorted(r.to_json() for r in results)
     info = json.loads((merged / "leaderboard.json").read_text())["run"]
     assert info["merged_from"] == ["shard1", "shard2"]
+
+
+def test_leaderboard_shows_units_and_executed() -> None:
+    from ksmith.report.records import MetricValue
+
+    base = make_result("rome", direct_acc=0.9)
+    metrics = dict(base.metrics) | {"q_plus_acc": MetricValue(0.8, "mcq", 120, (0.7, 0.9), 0.75, True, 10)}
+    result = CaseResult(base.key, "passed", metrics)
+    text = render_markdown([result])
+    header = next(line for line in text.splitlines() if line.startswith("| level"))
+    assert "units" in header and "executed" in header
+    row = next(line for line in text.splitlines() if "rome" in line)
+    assert "| 10 " in row and "| 0.75 " in row
+    assert "n_units,executed" in render_csv([result]).splitlines()[0]
+    again = CaseResult.from_json(result.to_json())
+    assert again.metrics["q_plus_acc"].n_units == 10

@@ -76,10 +76,10 @@ def test_hand_computed_edit_case() -> None:
     assert v["contextual_acc"] == pytest.approx(2 / 3)
     assert v["ccr"] == pytest.approx(1 / 3)  # c1 moved
     assert v["rr"] == pytest.approx(2 / 6)  # d1 and r1 still on the old object
-    assert v["conflict_rate"] == pytest.approx(
-        2 / 3
-    )  # (d1, r0) and (d2, r1) contradict
-    assert v["consistency"] == pytest.approx(1 / 3)  # (d0, r0) agree
+    # one pair per (intervention, paraphrase): (d0, r0) agree, (d2, r1) contradict; d1 has no
+    # reverse partner in its paraphrase and is in no pair
+    assert v["conflict_rate"] == pytest.approx(1 / 2)
+    assert v["consistency"] == pytest.approx(1 / 2)
     assert v["propagation"] == 1.0 and m["propagation"].executed == 0.5
     assert v["over_spread"] == pytest.approx(0.25)  # i0: 1/2, i1: 0/1
     assert (
@@ -101,14 +101,15 @@ def test_directions_and_counts() -> None:
     m = compute(edit_case(), scores(PRE), scores(POST))
     assert (
         m["ccr"].higher_is_better is False
-        and m["ccr"].executed is None
+        and m["ccr"].executed == 1.0  # every Q- probe was known before the update
         and m["ccr"].n == 3
     )
     assert m["rr"].higher_is_better is False
     assert m["consistency"].higher_is_better is True
-    assert m["conflict_rate"].n == 3  # three (direct, reverse) pairs
+    assert m["conflict_rate"].n == 2 and m["conflict_rate"].n_units == 2  # a pair per intervention here
     assert m["propagation"].n == 1  # one intervention with an executed multi-hop probe
-    assert m["direct_acc"].n == 2 and m["direct_acc"].executed == 1.0
+    assert m["direct_acc"].n == 2 and m["direct_acc"].executed == 1.0 and m["direct_acc"].n_units == 2
+    assert m["multi_hop_acc"].n == 1 and m["multi_hop_acc"].n_units == 1
 
 
 def test_unchanged_model_has_no_collateral_change() -> None:
@@ -141,7 +142,8 @@ def test_without_precondition_everything_counts() -> None:
 def test_unlearning_correct_means_not_the_old_object() -> None:
     p = probe("u", "direct", task="unlearn", before=2)
     assert p.avoid == 2 and p.answer_after is None
-    assert answered_correctly(p, 0) and answered_correctly(p, None)
+    assert answered_correctly(p, 0)
+    assert not answered_correctly(p, None)  # naming no option is not forgetting
     assert not answered_correctly(p, 2)
     ds = FakeDataset(
         probes=(
@@ -157,8 +159,8 @@ def test_unlearning_correct_means_not_the_old_object() -> None:
     assert v["direct_acc"] == 0.5
     assert v["rr"] == pytest.approx(2 / 3)
     assert v["contextual_acc"] == 1.0 and v["ccr"] == 0.0
-    # pairs (u0, u2): forgot vs old -> conflict; (u1, u2): both old -> consistent
-    assert v["conflict_rate"] == 0.5 and v["consistency"] == 0.5
+    # one pair, (u0, u2) (paraphrase 0): forgot vs old -> conflict; u1 has no reverse partner
+    assert v["conflict_rate"] == 1.0 and v["consistency"] == 0.0
 
 
 def test_held_out_map_from_the_model_overrides_probe_flags() -> None:
@@ -200,7 +202,7 @@ def test_precondition_needs_pre_update_mcq_scores() -> None:
 
 
 def test_confidence_intervals_are_deterministic_and_bracket_the_value() -> None:
-    ds = FakeDataset(probes=tuple(probe(f"c{i}", "contextual") for i in range(200)))
+    ds = FakeDataset(probes=tuple(probe(f"c{i}", "contextual", iid=f"i{i}") for i in range(200)))
     pre = {f"c{i}": 0 for i in range(200)}
     post = {f"c{i}": (1 if i % 4 == 0 else 0) for i in range(200)}
     a = compute(ds, scores(pre), scores(post))
@@ -303,3 +305,77 @@ def test_model_held_out_map_applies_to_direct_probes_only() -> None:
     )
     assert m["paraphrase_acc"].n == 1 and "direct_acc" not in m
     assert m["held_out_acc"].n == 1 and m["held_in_acc"].n == 1
+
+
+def test_pairs_count_once_per_intervention_and_paraphrase() -> None:
+    """Three direct and three reverse paraphrases of one fact make three pairs, not nine."""
+    ds = FakeDataset(
+        probes=tuple(probe(f"d{i}", "direct", paraphrase_id=i) for i in range(3))
+        + tuple(probe(f"r{i}", "reverse", paraphrase_id=i) for i in range(3)),
+        interventions=(intervention("i0"),),
+    )
+    pre = {f"{t}{i}": 0 for t in "dr" for i in range(3)}
+    post = {"d0": 1, "d1": 1, "d2": 1, "r0": 1, "r1": 0, "r2": 0}
+    m = compute(ds, scores(pre), scores(post))
+    assert m["consistency"].n == 3 and m["consistency"].n_units == 1
+    assert m["consistency"].value == pytest.approx(1 / 3)  # (d0, r0)
+    assert m["conflict_rate"].value == pytest.approx(2 / 3)  # (d1, r1), (d2, r2)
+    assert m["consistency"].ci is None  # one fact: no interval, however many probes
+
+
+def _unlearn_case(n_interventions: int = 4, per: int = 4) -> FakeDataset:
+    return FakeDataset(
+        probes=tuple(
+            probe(f"u{i}_{j}", "direct", task="unlearn", iid=f"i{i}", before=0, paraphrase_id=j)
+            for i in range(n_interventions)
+            for j in range(per)
+        ),
+        interventions=tuple(intervention(f"i{i}", task="unlearn") for i in range(n_interventions)),
+    )
+
+
+def test_uniform_guessing_has_rr_gap_zero_and_avoidance_a_negative_gap() -> None:
+    ds = _unlearn_case()
+    pre = {p.id: 0 for p in ds.probes}
+    # a model answering uniformly at random: each option equally often, no preference in its scores
+    uniform = {p.id: int(p.id[-1]) for p in ds.probes}  # paraphrase j picks option j: 0, 1, 2, 3
+    m = compute(ds, scores(pre), scores(uniform))
+    assert m["rr"].value == pytest.approx(0.25) and m["rr_gap"].value == pytest.approx(0.0)
+    assert m["kl_uniform"].value == pytest.approx(0.0)  # equal option scores
+    assert m["direct_acc"].value == pytest.approx(0.75)  # what "not the old object" alone would claim
+    avoid = {p.id: 1 + int(p.id[-1]) % 3 for p in ds.probes}  # never the old object
+    m = compute(ds, scores(pre), scores(avoid))
+    assert m["rr"].value == 0.0 and m["rr_gap"].value == pytest.approx(-0.25)
+    assert m["rr_gap"].higher_is_better is None  # 0 is ideal, not an extreme
+
+
+def test_kl_from_uniform_of_a_confident_model() -> None:
+    from ksmith.scoring import Score
+
+    ds = _unlearn_case(2, 1)
+    pre = {p.id: 0 for p in ds.probes}
+    sure = [math.log(0.97), math.log(0.01), math.log(0.01), math.log(0.01)]
+    post = {"mcq": {p.id: Score(p.id, "mcq", 0, tuple(sure)) for p in ds.probes}}
+    m = compute(ds, scores(pre), post)
+    expected = math.log(4) + sum(q * math.log(q) for q in (0.97, 0.01, 0.01, 0.01))
+    assert m["kl_uniform"].value == pytest.approx(expected)
+
+
+def test_gen_match_no_answer_is_counted_apart_never_as_forgotten() -> None:
+    ds = _unlearn_case(2, 2)
+    ids = [p.id for p in ds.probes]
+    pre = merge(scores({i: 0 for i in ids}), scores({i: 0 for i in ids}, "gen_match"))
+    post = merge(scores({i: 0 for i in ids}), scores(dict(zip(ids, [None, None, 2, 0])), "gen_match"))
+    m = compute(ds, pre, post)
+    assert m["no_answer@gen_match"].value == 0.5
+    assert m["direct_acc@gen_match"].value == 0.25  # only the probe that named another option
+    assert m["rr@gen_match"].value == 0.25
+    assert "no_answer" not in m  # mcq always names an option
+
+
+def test_ccr_counts_only_probes_the_unedited_model_knew() -> None:
+    ds = FakeDataset(probes=tuple(probe(f"c{i}", "contextual", iid=f"i{i}") for i in range(4)))
+    pre = {"c0": 0, "c1": 0, "c2": 2, "c3": 3}  # c2 and c3 were guesses (answer_before is 0)
+    post = {"c0": 0, "c1": 1, "c2": 1, "c3": 0}
+    m = compute(ds, scores(pre), scores(post))
+    assert m["ccr"].value == 0.5 and m["ccr"].n == 2 and m["ccr"].executed == 0.5

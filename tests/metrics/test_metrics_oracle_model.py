@@ -12,7 +12,8 @@ def test_oracle_model_learns_the_updated_world_and_matches_itself(
 ) -> None:
     import torch
 
-    from ksmith.metrics.oracle import forget_quality, oracle_distance, oracle_model
+    from ksmith.metrics.oracle import forget_quality, oracle_distance
+    from ksmith.models.oracle import oracle_model
     from ksmith.models.tiny import TinyConfig
     from ksmith.probes import build_dataset
     from ksmith.scoring import Scorer

@@ -16,9 +16,9 @@ from ksmith.metrics.oracle import (
     option_kl,
     oracle_distance,
     oracle_metrics,
-    oracle_world,
     truth_ratio,
 )
+from ksmith.models.oracle import oracle_world
 from ksmith.metrics.sequential import batches, sequential_updates
 from ksmith.scoring import Score
 

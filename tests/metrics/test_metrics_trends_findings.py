@@ -97,18 +97,37 @@ def test_curve_shapes() -> None:
 # -- pooling -----------------------------------------------------------------------------------
 
 
-def test_pooled_interval_shrinks_with_cells_and_skips_missing() -> None:
+def test_pooled_interval_of_identical_cells_is_one_cells_interval() -> None:
     one = pooled([case("a", "edit", ccr=0.2)], "ccr")
+    two = pooled([case("a", "edit", ccr=0.2), case("a", "edit", ccr=0.2)], "ccr")
     four = pooled([case(m, "edit", ccr=0.2) for m in "abcd"], "ccr")
-    assert one.value == four.value == pytest.approx(0.2)
+    assert one.value == two.value == four.value == pytest.approx(0.2)
     assert one.ci == pytest.approx((0.18, 0.22))
-    assert (four.hi - four.lo) == pytest.approx((one.hi - one.lo) / 2)  # sqrt(4)/4
+    assert two.ci == pytest.approx(one.ci) and four.ci == pytest.approx(one.ci)  # no narrower
+    assert two.cells == 2
     assert pooled([case("a", "edit")], "ccr") is None
     assert above(Estimate(0.5, (0.45, 0.55), 1), Estimate(0.3, (0.25, 0.35), 1))
     assert not above(Estimate(0.5, (0.3, 0.7), 1), Estimate(0.3, (0.25, 0.35), 1))
-    assert not above(
-        Estimate(0.9, None, 1), Estimate(0.1, (0.05, 0.15), 1)
-    )  # no interval: never significant
+    assert not above(Estimate(0.9, None, 1), Estimate(0.1, (0.05, 0.15), 1))  # no interval: never significant
+
+
+def test_pooled_interval_covers_the_spread_between_cells() -> None:
+    cells = [case(m, "edit", ccr=v) for m, v in zip("abcdefgh", (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8))]
+    est = pooled(cells, "ccr")
+    assert est.value == pytest.approx(0.45)
+    assert est.lo < 0.35 and est.hi > 0.55  # far wider than any one cell's ±0.02
+
+
+def test_comparisons_use_only_cells_present_on_every_side() -> None:
+    from ksmith.metrics.findings import MATCH_LEVELS, compare
+
+    root = [case("rome", "edit", "root", k, direct_acc=0.5) for k in (1, 4, 16)]  # root cannot supply k=64
+    leaf = [case("rome", "edit", "leaf", k, direct_acc=0.5) for k in (1, 4, 16)]
+    leaf.append(case("rome", "edit", "leaf", 64, direct_acc=0.0))
+    est = compare({"root": root, "leaf": leaf}, "direct_acc", MATCH_LEVELS)
+    assert est["root"].cells == est["leaf"].cells == 3
+    assert est["leaf"].value == pytest.approx(0.5)  # leaf's k=64 cell is left out of the comparison
+    assert levels(root + leaf).verdict == INCONCLUSIVE  # unmatched pooling would call root easier
 
 
 # -- each finding on planted results --------------------------------------------------------------
