@@ -1,9 +1,8 @@
 """The grid behind the findings report: every cell measures what `ksmith findings` tests.
 
-Beyond `test_update`'s metrics, each cell records drift (next-token KL and CKA on the world's fixed
-prompt set), weight geometry (SVD view against a same-norm random update), efficiency, and for
-unlearning at small k the distance to an oracle model pretrained on the updated world (with TOFU
-forget quality). Runs only when selected, as the README says (the committed report's grid):
+Each cell records what `test_update` records (metrics, drift on untouched facts, weight geometry
+against the rank-matched null, efficiency) and, for unlearning at small k, the distance to an oracle
+model pretrained on the updated world (with TOFU forget quality). Runs only when selected, as the README says (the committed report's grid):
 
     pytest bench -m findings -n 2 --ksmith-grid smoke --ksmith-report-dir reports/findings \
         --ksmith-methods rome,memit,alphaedit,ft-m,lora,grad-ascent,grad-diff,npo,simnpo,rmu,relearn \
@@ -38,10 +37,9 @@ def _oracle_config(spec: str):
 
 def test_findings_cell(request: pytest.FixtureRequest, ksmith_case) -> None:
     from ksmith.metrics import compute
-    from ksmith.metrics.drift import capture, drift, fixed_prompts
-    from ksmith.metrics.efficiency import efficiency, peak_memory_mb
-    from ksmith.metrics.geometry import geometry
     from ksmith.scoring import Scorer
+
+    from fixtures.measure import UpdateMeter
 
     record_case = request.getfixturevalue("record_case")
     harness = request.getfixturevalue("ksmith_harness")
@@ -51,8 +49,8 @@ def test_findings_cell(request: pytest.FixtureRequest, ksmith_case) -> None:
     method = request.getfixturevalue("method")
     pre = request.getfixturevalue("pre_scores")
 
-    prompts = fixed_prompts(world)
-    before = capture(model.lm, model.tokenizer, prompts)
+    meter = UpdateMeter(model, world, dataset, harness.batch_size)
+    meter.before()
     request_ = dataset.request()
     with record_case.timer("update_s"):
         result = method.apply(model.lm, model.tokenizer, request_)
@@ -63,31 +61,9 @@ def test_findings_cell(request: pytest.FixtureRequest, ksmith_case) -> None:
         )
 
     metrics = compute(dataset, pre, post, held_out=model.held_out)
-    metrics.update(
-        drift(
-            before, capture(model.lm, model.tokenizer, prompts), scale=ksmith_case.scale
-        )
-    )
-    params = dict(model.lm.named_parameters())
-    touched = [
-        name
-        for name in result.touched
-        if name in model.snapshot.saved and name in params
-    ]
-    metrics.update(
-        geometry(
-            {n: model.snapshot.saved[n] for n in touched},
-            {n: params[n].detach() for n in touched},
-        )
-    )
-    metrics.update(
-        efficiency(
-            result,
-            score_s=record_case.timings.get("score_s"),
-            lm=model.lm,
-            peak_mb=peak_memory_mb(),
-        )
-    )
+    metrics.update(meter.metrics([result], scale=ksmith_case.scale, score_s=record_case.timings.get("score_s")))
+    record_case.timings["drift_s"] = meter.drift_s
+    record_case.provenance["peak_mem_scope"] = "case" if meter.peak_reset else "process"
 
     config = _oracle_config(ksmith_case.model)
     if (

@@ -1,6 +1,11 @@
 """One grid cell: apply the method to the request, score every probe under every protocol, compute
 the metrics, record the `CaseResult`, then hold the method to its contract.
 
+Every parametric cell also records drift on untouched facts (`drift_kl`, `drift_cka`, per layer from
+the edited one up), weight geometry against the rank-matched null (`geom_*`) and the update's cost
+(`peak_mem_mb` reset before the update, `params_touched`); their own cost is the `drift_s` timing
+(two forward passes over at most 128 short prompts).
+
 Parametrised over the grid by the ksmith plugin (`ksmith_case`); select with `-k`, e.g.
 `pytest bench -k "rome and leaf"`. Under `--ksmith-mode sequential` the k interventions arrive in
 batches applied one after another to the same model (metrics after the last batch, plus how much of
@@ -8,16 +13,17 @@ the earliest batch survived).
 """
 
 from ksmith.metrics import compute
-from ksmith.metrics.efficiency import efficiency
 from ksmith.metrics.sequential import sequential_updates
 from ksmith.scoring import Scorer
 
 from fixtures.contract import assert_contract
+from fixtures.measure import UpdateMeter
 
 
-def test_update(record_case, ksmith_case, ksmith_harness, model, method, dataset, pre_scores):
+def test_update(record_case, ksmith_case, ksmith_harness, world, model, method, dataset, pre_scores):
     request = dataset.request()
     scorer = Scorer(model.loaded, batch_size=ksmith_harness.batch_size)
+    meter = UpdateMeter(model, world, dataset, ksmith_harness.batch_size)
 
     def score(probes, prefixes):
         return scorer.score(probes, ksmith_harness.protocols, prefixes=prefixes)
@@ -25,7 +31,7 @@ def test_update(record_case, ksmith_case, ksmith_harness, model, method, dataset
     # Key statistics (ROME/MEMIT/AlphaEdit) are computed once per model and cached: timed apart,
     # so update_s is the update itself in every cell, the first included.
     record_case.timings.update(method.prepare(model.lm, model.tokenizer))
-    reset_peak_accelerator(model.loaded.device)
+    meter.before()  # drift prompts' activations, then the case's peak-memory window opens
     if ksmith_harness.spec.mode == "batch":
         with record_case.timer("update_s"):
             results = [method.apply(model.lm, model.tokenizer, request)]
@@ -47,26 +53,10 @@ def test_update(record_case, ksmith_case, ksmith_harness, model, method, dataset
             update_s=sum(step.update_s for step in run.steps), score_s=sum(step.score_s for step in run.steps)
         )
         metrics = run.metrics()
-    peak = peak_accelerator_mb(model.loaded.device)
-    if peak is not None:
-        metrics.update(efficiency(results[-1], peak_mb=peak))  # update_s is already a timing
-        metrics.pop("update_s", None)
+    metrics.update(meter.metrics(results, scale=ksmith_case.scale))
+    metrics.pop("update_s", None)  # update_s and score_s are timings here
+    record_case.timings["drift_s"] = meter.drift_s
+    record_case.provenance["peak_mem_scope"] = "case" if meter.peak_reset else "process"
     record_case.record(metrics, n_probes=len(dataset.probes))
     assert_contract(model.lm, model.snapshot, results, len(request.interventions))
 
-
-def reset_peak_accelerator(device: str) -> None:
-    """Start the case's accelerator high-water mark (the update and the scoring, not the load)."""
-    import torch
-
-    if str(device).startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats(device)
-
-
-def peak_accelerator_mb(device: str) -> float | None:
-    """Peak accelerator memory allocated since `reset_peak_accelerator`, MiB (None on the CPU)."""
-    import torch
-
-    if not str(device).startswith("cuda"):
-        return None
-    return torch.cuda.max_memory_allocated(device) / 2**20

@@ -2,8 +2,13 @@
 
 What it does, in the order a session sees it:
 
-1. Set-up every ksmith session needs: no hub access at run time, and one share of the cores per
-   pytest-xdist worker (a trial here: 31 s with one torch thread per worker, 312 s without).
+1. Set-up every ksmith session needs: no hub access at run time, and the torch thread count of
+   every case (`--ksmith-threads`, default 1), the same under `-n 0` and `-n N`: float summation
+   order depends on the thread count, and tens of optimisation steps amplify it into other argmaxes
+   (measured: rome unlearn leaf k=10 on tiny-kg, direct_acc 0.967 with one thread, 0.900 with two),
+   so the thread count is part of a case's configuration and is recorded in its provenance. `auto`
+   gives each xdist worker its share of the cores instead (faster on big machines; numbers then
+   depend on -n). Without a thread cap a trial here took 312 s instead of 31 s per worker.
 2. Options (`--ksmith-*`, each also an ini key `ksmith_*`) resolved into a `Harness`: the grid
    (`ksmith.grid.GridSpec`) and how to run and report it. A bad value is a `pytest.UsageError`.
 3. `pytest_generate_tests` parametrises every test that takes `ksmith_case` over the grid, with
@@ -56,6 +61,8 @@ OPTIONS: dict[str, tuple[str, str | None]] = {
     "batch-size": ("scoring batch: auto (token budget; on a GPU the largest that fits) or max rows per pass", "auto"),
     "hparams": ("YAML or JSON file of method hyper-parameters: method -> model type or spec ('*' = every model) -> field -> value", None),
     "cov-corpus": ("text file (one text per line) for ROME/MEMIT/AlphaEdit key statistics (default: text sampled from the model)", None),
+    "threads": ("torch CPU threads per case (default 1, the same with or without xdist, so numbers do not "
+                "depend on -n); 'auto': each xdist worker's share of the cores", "1"),
     "protocols": ("comma-separated scoring protocols", "mcq,mcq_norm,prob_compare,token_acc"),
 }
 GRID_FIELDS = ("models", "methods", "tasks", "levels", "scales", "seeds", "domains", "world-size", "mode", "shard")
@@ -82,6 +89,7 @@ class Harness:
     rootdir: Path
     sequential_batch: int | None = None  # None: k/10 (at least 1)
     hparams: Any = None  # ksmith.methods.overrides.HparamOverrides (file + --ksmith-hparam)
+    threads: int | None = 1  # torch CPU threads per case; None: 'auto' (each worker's share of the cores)
     finished: Mapping[str, Any] | None = None  # resume_key -> CaseResult, loaded on first use
 
     def sequential_batch_for(self, scale: int) -> int:
@@ -106,6 +114,7 @@ class Harness:
             "shard": "" if spec.shard is None else f"{spec.shard[0]}/{spec.shard[1]}",
             "protocols": ",".join(self.protocols),
             "datasets": ",".join(f"{d.name}={d.path}" for d in spec.datasets),
+            "threads": "auto" if self.threads is None else str(self.threads),
         }
 
 
@@ -126,6 +135,19 @@ def worker_count(config: pytest.Config) -> int:
 def threads_per_worker(cores: int, workers: int) -> int:
     """Each worker's share of the cores, at least one thread."""
     return max(1, cores // max(1, workers))
+
+
+def set_threads(config: pytest.Config, threads: int | None) -> int:
+    """Give torch `threads` CPU threads in this process (None: this xdist worker's share of the cores)."""
+    if threads is None:
+        if not os.environ.get("PYTEST_XDIST_WORKER"):
+            return 0  # 'auto' without xdist: leave torch's default
+        threads = threads_per_worker(os.cpu_count() or 1, worker_count(config))
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+    return threads
 
 
 def _dest(name: str) -> str:
@@ -215,6 +237,9 @@ def build_harness(config: pytest.Config) -> Harness:
             if len(set(names)) != len(names):
                 raise KsmithError(f"--ksmith-dataset: a name is given twice in {names}")
             spec = replace(spec, datasets=entries)
+        threads_raw = (_raw(config, "threads") or "1").strip()
+        if threads_raw != "auto" and (not threads_raw.isdigit() or int(threads_raw) < 1):
+            raise KsmithError(f"--ksmith-threads: expected a positive integer or 'auto', got {threads_raw!r}")
         resume = config.getoption("ksmith_resume")
         if resume is None:
             resume = bool(config.getini("ksmith_resume"))
@@ -241,6 +266,7 @@ def build_harness(config: pytest.Config) -> Harness:
         rootdir=rootdir,
         sequential_batch=int(sequential_raw) if sequential_raw else None,
         hparams=hparams,
+        threads=None if threads_raw == "auto" else int(threads_raw),
     )
 
 
@@ -260,14 +286,9 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        threads = threads_per_worker(os.cpu_count() or 1, worker_count(config))
-        os.environ["OMP_NUM_THREADS"] = str(threads)
-        import torch
-
-        torch.set_num_threads(threads)
     config.addinivalue_line("markers", "ksmith_case: a benchmark cell parametrised over the ksmith grid")
     config.stash[HARNESS_KEY] = build_harness(config)
+    set_threads(config, config.stash[HARNESS_KEY].threads)
     if not hasattr(config, "workerinput"):  # the controller (or a run without xdist)
         harness = config.stash[HARNESS_KEY]
         if harness.spec.methods is not None:  # names given: check them once, before collection

@@ -1,26 +1,39 @@
-"""Drift: how far the whole model moved, measured on a fixed probe set before and after an update.
+"""Drift: how far the whole model moved, measured on a probe set of *untouched* facts before and after.
 
 Two views (DESIGN.md §1):
 
 * output drift, `drift_kl`: mean over prompts of KL(p_before || p_after) of the next-token
   distribution at the prompt's last token, in nats. 0 when the outputs did not move.
-* representation drift, `drift_cka`: 1 - linear CKA (Kornblith et al., 2019) between the hidden states
-  (last prompt token, every layer) before and after, averaged over layers. 0 when the representation
-  is unchanged up to rotation and isotropic scaling, 1 when it is unrelated.
+* representation drift, `drift_cka_l<i>`: 1 - linear CKA (Kornblith et al., 2019) between the hidden
+  states (last prompt token) before and after, at layer i (0 = embeddings, i = output of block i-1),
+  for every layer *from the first edited one up*: layers below the edit cannot move, and averaging
+  them in would dilute the number by the edit's depth. `drift_cka` is the mean over those layers.
+  0 when the representation is unchanged up to rotation and isotropic scaling, 1 when unrelated.
 
-Comparable across k: the prompt set must be *fixed* (the same prompts for every scale of a world,
-never the probes of the k interventions, which grow with k); both values are then per-prompt
-averages on one set, and CKA is scale-free in [0, 1]. `drift_kl_per_fact` divides by k, for the
-"cost per fact" view of the plateau. The caller passes models and tensors; nothing here loads a model.
+The right prompts. Drift asks how much the update moved knowledge it was *not* asked to move, so the
+prompt set (`drift_prompts`) leaves out every fact tied to an intervention: the intervention's own
+fact, its descendants' inherited copies, every fact about its old and new object (reverse facts and
+the second hop of 2-hop chains), and any prompt that is one of the dataset's Q+ probes or an
+intervention prompt. Otherwise drift would grow with k by construction (the edited facts are
+supposed to move). The candidates are the world's attribute facts in one seeded order, fixed for the
+world; each dataset takes the first `n` that survive its exclusions, so two cells of a grid share
+almost all their prompts and a value is a per-prompt average (comparable across k).
+`drift_kl_per_fact` divides by k, for the "cost per fact" view of the plateau.
+
+Cost: one forward pass over `n` (128) short prompts before and one after the update, through the
+scoring engine (`ksmith.scoring.next_token`, the same BOS convention as every score); on tiny-kg a
+fraction of a second each. Nothing here loads a model or runs one itself.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from ksmith.metrics.bootstrap import bootstrap_ci, metric_seed
@@ -40,84 +53,102 @@ class Activations:
     hidden: tuple[torch.Tensor, ...]
 
 
-#: Size of the fixed drift prompt set.
+#: Size of the drift prompt set.
 N_DRIFT_PROMPTS = 128
 
 
-def fixed_prompts(
-    world: Any, n: int = N_DRIFT_PROMPTS, seed: int = 0
-) -> tuple[str, ...]:
-    """The fixed drift probe set of a world: `n` of its facts, each as a held-in cloze prompt.
+def tied_facts(world: Any, interventions: Iterable[Any]) -> set[tuple[str, str]]:
+    """(subject, relation) of every fact tied to an intervention (module docstring)."""
+    tied: set[tuple[str, str]] = set()
+    entities = world.entities
+    for item in interventions:
+        tied.add((item.subject, item.relation))
+        if item.subject in entities:
+            tied.update((d, item.relation) for d in world.descendants(item.subject))
+        for obj in (item.old_object, item.new_object):
+            if obj is not None and obj in entities:
+                tied.update((f.subject, f.relation) for f in world.facts(obj))
+    return tied
 
-    Chosen from the world alone (seeded), never from a dataset, so every cell of a grid on this
-    world (any task, level and k) measures drift on the same prompts.
+
+def _cloze(world: Any, fact: Any) -> str:
+    templates = world.relations[fact.relation].templates
+    held = [i for i in range(len(templates.cloze)) if i != templates.held_out]
+    return templates.cloze[held[0] if held else 0].format(s=fact.subject)
+
+
+def drift_prompts(
+    world: Any,
+    interventions: Iterable[Any] = (),
+    probes: Iterable[Any] = (),
+    *,
+    n: int = N_DRIFT_PROMPTS,
+    seed: int = 0,
+) -> tuple[str, ...]:
+    """The drift prompt set of a world for a dataset: `n` untouched attribute facts as held-in cloze prompts.
+
+    interventions / probes: the dataset's (a `Dataset` gives `.interventions` and `.probes`); their
+    facts and Q+ prompts are excluded. With neither, the world's fixed order alone decides.
     """
+    interventions = tuple(interventions)
     facts = sorted(
         (f for f in world.all_facts() if not world.relations[f.relation].taxonomy),
         key=lambda f: (f.subject, f.relation, f.object),
     )
     if not facts:
         raise MetricsError("the world has no attribute facts to measure drift on")
-    rng = random.Random(f"ksmith-drift:{seed}")
-    chosen = rng.sample(facts, min(n, len(facts)))
-    prompts = []
-    for f in chosen:
-        templates = world.relations[f.relation].templates
-        held = [i for i in range(len(templates.cloze)) if i != templates.held_out]
-        prompts.append(templates.cloze[held[0] if held else 0].format(s=f.subject))
+    random.Random(f"ksmith-drift:{seed}").shuffle(facts)
+    tied = tied_facts(world, interventions)
+    banned = {p for item in interventions for p in item.prompts}
+    banned.update(p.prompt for p in probes if p.family == "Q+")
+    prompts: list[str] = []
+    seen: set[str] = set()
+    for fact in facts:
+        if (fact.subject, fact.relation) in tied:
+            continue
+        prompt = _cloze(world, fact)
+        if prompt in banned or prompt in seen:
+            continue
+        seen.add(prompt)
+        prompts.append(prompt)
+        if len(prompts) == n:
+            break
+    if not prompts:
+        raise MetricsError("every attribute fact of the world is tied to an intervention: no drift prompt left")
     return tuple(prompts)
 
 
-@torch.no_grad()
-def capture(
-    lm: Any, tokenizer: Any, prompts: Sequence[str], *, batch_size: int = 64
-) -> Activations:
-    """Run `lm` on `prompts` (right-padded batches) and keep what drift needs, on the CPU in float64."""
+def capture(scorer: Any, prompts: Sequence[str]) -> Activations:
+    """Next-token log-probabilities and hidden states of `prompts`, via the scoring engine's
+    `next_token` request kind (`scorer` is a `ksmith.scoring.Scorer`)."""
+    from ksmith.scoring import next_token
+
     if not prompts:
-        raise MetricsError(
-            "drift needs at least one prompt; pass the fixed drift probe set"
-        )
-    was_training = lm.training
-    lm.eval()
-    device = next(lm.parameters()).device
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    logprobs: list[torch.Tensor] = []
-    hidden: list[list[torch.Tensor]] = []
-    try:
-        for start in range(0, len(prompts), batch_size):
-            rows = [
-                tokenizer(p, add_special_tokens=False)["input_ids"]
-                for p in prompts[start : start + batch_size]
-            ]
-            if any(not r for r in rows):
-                raise MetricsError(
-                    "a drift prompt tokenises to nothing; drop empty prompts"
-                )
-            width = max(len(r) for r in rows)
-            ids = torch.tensor(
-                [list(r) + [pad_id] * (width - len(r)) for r in rows], dtype=torch.long, device=device
-            )
-            mask = torch.tensor(
-                [[1] * len(r) + [0] * (width - len(r)) for r in rows], dtype=torch.long, device=device
-            )
-            out = lm(
-                input_ids=ids,
-                attention_mask=mask,
-                output_hidden_states=True,
-            )
-            last = torch.tensor([len(r) - 1 for r in rows], device=device)
-            index = torch.arange(len(rows), device=device)
-            logprobs.append(
-                torch.log_softmax(out.logits[index, last].double(), dim=-1).cpu()
-            )
-            states = [h[index, last].double().cpu() for h in out.hidden_states]
-            if not hidden:
-                hidden = [[] for _ in states]
-            for layer, h in zip(hidden, states):
-                layer.append(h)
-    finally:
-        lm.train(was_training)
-    return Activations(torch.cat(logprobs), tuple(torch.cat(h) for h in hidden))
+        raise MetricsError("drift needs at least one prompt; pass the drift prompt set")
+    got = next_token(scorer, prompts, hidden=True)
+    return Activations(got.logprobs, got.hidden)
+
+
+_BLOCK_INDEX = re.compile(r"^\.(\d+)(\.|$)")
+
+
+def first_edited_layer(touched: Iterable[str], arch: Any) -> int:
+    """Index into `hidden_states` of the first layer an update can move (0 = embeddings).
+
+    A tensor of block i moves the output of block i, `hidden_states[i + 1]`; the embedding moves
+    everything from 0. Tensors outside the blocks (final norm, LM head) move no hidden state but
+    the last one (that is where CKA is then read).
+    """
+    first: int | None = None
+    for name in touched:
+        if name.startswith(arch.embed):
+            return 0
+        if name.startswith(arch.blocks):
+            m = _BLOCK_INDEX.match(name[len(arch.blocks) :])
+            if m:
+                layer = int(m.group(1)) + 1
+                first = layer if first is None else min(first, layer)
+    return first if first is not None else arch.num_layers
 
 
 def kl_divergence(logp: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:
@@ -151,12 +182,13 @@ def drift(
     after: Activations,
     *,
     scale: int | None = None,
+    from_layer: int = 0,
     seed: int = 0,
 ) -> dict[str, Metric]:
-    """`drift_kl`, `drift_cka` (and `drift_kl_per_fact` when `scale` is given), protocol "drift"."""
-    if before.logprobs.shape != after.logprobs.shape or len(before.hidden) != len(
-        after.hidden
-    ):
+    """`drift_kl`, `drift_cka` and `drift_cka_l<i>` for i >= `from_layer` (and `drift_kl_per_fact`
+    when `scale` is given), protocol "drift"; n = prompts. The KL interval resamples prompts (each an
+    independent untouched fact)."""
+    if before.logprobs.shape != after.logprobs.shape or len(before.hidden) != len(after.hidden):
         raise MetricsError(
             "drift compares the same prompts on the same architecture; the captures differ in shape"
         )
@@ -172,17 +204,16 @@ def drift(
             higher_is_better=False,
         ),
     }
-    if n >= 2:
-        cka = [linear_cka(b, a) for b, a in zip(before.hidden, after.hidden)]
+    layers = range(min(max(0, from_layer), len(before.hidden) - 1), len(before.hidden))
+    if n >= 2 and before.hidden:
+        per_layer = {i: 1.0 - linear_cka(before.hidden[i], after.hidden[i]) for i in layers}
+        for i, value in per_layer.items():
+            out[f"drift_cka_l{i}"] = Metric(f"drift_cka_l{i}", value, "drift", n, higher_is_better=False)
         out["drift_cka"] = Metric(
-            "drift_cka", 1.0 - sum(cka) / len(cka), "drift", n, higher_is_better=False
+            "drift_cka", float(np.mean(list(per_layer.values()))), "drift", n, higher_is_better=False
         )
     if scale:
         out["drift_kl_per_fact"] = Metric(
-            "drift_kl_per_fact",
-            float(kl.mean()) / scale,
-            "drift",
-            n,
-            higher_is_better=False,
+            "drift_kl_per_fact", float(kl.mean()) / scale, "drift", n, higher_is_better=False
         )
     return out

@@ -4,28 +4,50 @@ from __future__ import annotations
 
 import resource
 import sys
+from pathlib import Path
 from typing import Any
 
 from ksmith.metrics.record import Metric
 
 
-def peak_memory_mb() -> float:
-    """The process's peak resident memory so far, in MiB (CUDA: peak allocated on the current device).
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+_STATUS = Path("/proc/self/status")
 
-    This is a high-water mark for the whole process, not for one case: under xdist each worker's
-    first big case sets it. It still answers "does this method fit", which is what it is for.
+
+def reset_peak_memory() -> bool:
+    """Start a new peak-memory window (before an update), so `peak_memory_mb` is this case's peak.
+
+    CUDA: `torch.cuda.reset_peak_memory_stats`. CPU on Linux: writing "5" to /proc/self/clear_refs
+    resets the process's resident high-water mark (VmHWM). Returns False where no reset is possible
+    (then `peak_memory_mb` stays the process-wide high-water mark, and the result says so).
     """
-    try:
-        import torch
+    import torch
 
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
-            return torch.cuda.max_memory_allocated() / 2**20
-    except ImportError:  # pragma: no cover - torch is a dependency
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.reset_peak_memory_stats()
+        return True
+    try:
+        _CLEAR_REFS.write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_memory_mb() -> float:
+    """Peak memory since the last `reset_peak_memory`, in MiB (CUDA: peak allocated on the current
+    device; CPU: peak resident set, VmHWM, which includes the model and everything already loaded)."""
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return torch.cuda.max_memory_allocated() / 2**20
+    try:
+        for line in _STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**10  # kB
+    except OSError:
         pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return (
-        peak / 2**20 if sys.platform == "darwin" else peak / 2**10
-    )  # bytes on macOS, KiB on Linux
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
 
 
 def parameters_touched(lm: Any, touched: tuple[str, ...]) -> tuple[int, int]:

@@ -7,9 +7,13 @@ For each updated matrix W -> W' (DESIGN.md §1):
 * rotation: the principal angles between the top-k left singular subspaces of W and W', and between
   the right ones; *rotation* = their mean, in degrees (0 for identical subspaces, 90 orthogonal).
 
-Each is also computed for a random update of the same Frobenius norm (Gaussian, seeded), the
-baseline that says whether a method rotates or rescales *more than chance at that size*;
-`*_excess` = measured / random. Functions take tensors; nothing here loads a model.
+Each is also computed for a random update with the *same rank and the same singular values* as the
+measured one, ΔW_rand = U_r diag(σ(ΔW)) V_rᵀ with random orthonormal U_r, V_r (seeded): the
+baseline that says whether a method rotates or rescales *more than an update of its shape would by
+chance*. A full-rank Gaussian of equal norm is the wrong null: it spreads its energy over every
+direction, so any low-rank update (ROME is rank one) rotates the top subspaces more than it, and
+"rotation > chance" would be built in. `*_excess` = measured / rank-matched random (> 1: more than
+chance). Functions take tensors; nothing here loads a model.
 """
 
 from __future__ import annotations
@@ -78,7 +82,7 @@ def rotation_degrees(
 
 @dataclass(frozen=True)
 class MatrixGeometry:
-    """Geometry of one updated matrix, with the same-norm random baseline."""
+    """Geometry of one updated matrix, with the rank-matched random baseline."""
 
     name: str
     relative_norm: float
@@ -88,12 +92,35 @@ class MatrixGeometry:
     anisotropy_random: float
 
 
-def random_update(before: torch.Tensor, norm: float, seed: int) -> torch.Tensor:
-    """A Gaussian matrix shaped like `before`, scaled to Frobenius norm `norm` (seeded, own generator)."""
-    # Drawn on the CPU from a CPU generator (the same noise whatever the model's device), then moved.
+#: Singular values below this fraction of the largest count as zero when taking an update's rank.
+RANK_TOL = 1e-10
+
+
+def update_rank(delta: torch.Tensor, tol: float = RANK_TOL) -> int:
+    """Numerical rank of an update: singular values above `tol` x the largest."""
+    s = torch.linalg.svdvals(delta.double())
+    if s.numel() == 0 or float(s[0]) == 0.0:
+        return 0
+    return int((s > tol * s[0]).sum())
+
+
+def _random_orthonormal(rows: int, cols: int, gen: torch.Generator) -> torch.Tensor:
+    """`cols` orthonormal columns of length `rows`, uniformly distributed (QR of a Gaussian, signs fixed)."""
+    q, r = torch.linalg.qr(torch.randn((rows, cols), generator=gen, dtype=torch.float64))
+    return q * torch.where(torch.diagonal(r) < 0, -1.0, 1.0)
+
+
+def random_update(delta: torch.Tensor, seed: int) -> torch.Tensor:
+    """A random update with the rank and singular values of `delta`: U_r diag(σ) V_rᵀ, random U_r, V_r."""
+    d = delta.detach().double().cpu()
+    u, s, vh = torch.linalg.svd(d, full_matrices=False)
+    rank = update_rank(d)
     gen = torch.Generator().manual_seed(seed)
-    noise = torch.randn(before.shape, generator=gen, dtype=torch.float64, device="cpu").to(before.device)
-    return noise * (norm / float(torch.linalg.matrix_norm(noise)))
+    if rank == 0:
+        return torch.zeros_like(d)
+    u_r = _random_orthonormal(d.shape[0], rank, gen)
+    v_r = _random_orthonormal(d.shape[1], rank, gen)
+    return (u_r * s[:rank]) @ v_r.T
 
 
 def matrix_geometry(
@@ -104,7 +131,7 @@ def matrix_geometry(
     top: int = TOP_K,
     seed: int = 0,
 ) -> MatrixGeometry:
-    """Rotation and anisotropy of `before -> after` and of a random update of the same norm."""
+    """Rotation and anisotropy of `before -> after` and of a rank- and spectrum-matched random update."""
     if before.shape != after.shape or before.dim() != 2:
         raise MetricsError(
             f"{name}: geometry needs two matrices of one shape, got {tuple(before.shape)} and {tuple(after.shape)}"
@@ -112,9 +139,7 @@ def matrix_geometry(
     w0 = before.detach().double().cpu()
     w1 = after.detach().double().cpu()
     delta = float(torch.linalg.matrix_norm(w1 - w0))
-    w_rand = w0 + random_update(
-        w0, delta, int(stable_hash("geometry", name, seed), 16) % (2**63)
-    )
+    w_rand = w0 + random_update(w1 - w0, int(stable_hash("geometry", name, seed), 16) % (2**63))
     base = float(torch.linalg.matrix_norm(w0))
     return MatrixGeometry(
         name=name,
@@ -154,7 +179,7 @@ def geometry(
 
     geom_rotation / geom_rotation_random (degrees), geom_anisotropy / geom_anisotropy_random,
     geom_rotation_excess and geom_anisotropy_excess (measured / random: > 1 means more than a
-    random update of the same size), geom_relative_norm (||ΔW||_F / ||W||_F). No directions: these
+    random update of the same rank and singular values), geom_relative_norm (||ΔW||_F / ||W||_F). No directions: these
     describe *how* a method changes weights, not how well.
     """
     mats = geometry_of(before, after, top=top, seed=seed)

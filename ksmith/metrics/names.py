@@ -104,14 +104,17 @@ METRIC_DOCS: dict[str, tuple[str, str]] = {
         "↑",
     ),
     "drift_kl": (
-        "mean KL(before ‖ after) of next-token distributions on the world's fixed prompt set (nats)",
+        "mean KL(before ‖ after) of next-token distributions on up to 128 untouched facts (no intervention's "
+        "fact, descendants, reverse or chain facts), nats; 0 for an unchanged model",
         "↓",
     ),
     "drift_kl_per_fact": ("drift_kl / k", "↓"),
     "drift_cka": (
-        "1 - linear CKA of last-token hidden states before vs after, mean over layers",
+        "1 - linear CKA of last-token hidden states before vs after on the same prompts, mean over the "
+        "layers from the first edited one up; 0 for an unchanged model",
         "↓",
     ),
+    "drift_cka_l<i>": ("the same at hidden layer i (0 = embeddings), for i from the first edited layer up", "↓"),
     "geom_rotation": (
         "mean principal angle (degrees) between top-8 singular subspaces of each updated matrix before/after",
         "",
@@ -121,11 +124,11 @@ METRIC_DOCS: dict[str, tuple[str, str]] = {
         "",
     ),
     "geom_rotation_random / geom_anisotropy_random": (
-        "the same for a random update of the same Frobenius norm",
+        "the same for a random update of the same rank and singular values (random singular vectors): the chance baseline",
         "",
     ),
     "geom_rotation_excess / geom_anisotropy_excess": (
-        "measured / random (> 1: more than chance at that size)",
+        "measured / rank-matched random (> 1: more than chance for an update of that shape)",
         "",
     ),
     "geom_relative_norm": ("‖ΔW‖_F / ‖W‖_F, mean over updated matrices", ""),
@@ -135,7 +138,8 @@ METRIC_DOCS: dict[str, tuple[str, str]] = {
         "↓",
     ),
     "peak_mem_mb": (
-        "process peak resident memory so far (CUDA: peak allocated), MiB",
+        "peak memory of the case, reset right before the update (CPU: peak resident set of the process "
+        "incl. the model; CUDA: peak allocated), MiB",
         "↓",
     ),
     "oracle_agree / oracle_agree_q_plus / oracle_agree_q_minus": (
