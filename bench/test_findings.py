@@ -4,9 +4,10 @@ Each cell records what `test_update` records (metrics, drift on untouched facts,
 against the rank-matched null, efficiency) and, for unlearning at small k, the distance to an oracle
 model pretrained on the updated world (with TOFU forget quality). Runs only when selected, as the README says (the committed report's grid):
 
-    pytest bench -m findings -n 2 --ksmith-grid smoke --ksmith-report-dir reports/findings \
-        --ksmith-methods rome,memit,alphaedit,ft-m,lora,grad-ascent,grad-diff,npo,simnpo,rmu,relearn \
-        --ksmith-levels root,intermediate,leaf --ksmith-scales 1,4,16,64
+    pytest bench -m findings -n 2 --ksmith-grid findings --ksmith-report-dir reports/findings \
+        --ksmith-methods rome,memit,alphaedit,ft-m,lora,grad-ascent,grad-diff,npo,simnpo,rmu,relearn
+
+The `findings` preset (`ksmith/grid.py`) uses intervention seeds the method defaults were not tuned on.
     ksmith findings reports/findings/latest
 
 Without `-m findings` these cells are deselected (`bench/conftest.py`), so `make bench` runs each

@@ -11,6 +11,14 @@ Presets (what `--ksmith-grid` picks before any explicit option overrides a field
              proves the pipeline works, not what the methods can do on the real model.
 - `default`: the default world (all four domains), every method, all three levels, k = 1, 10, 100.
 - `full`:    a larger world, all levels, k = 1 ... 10,000, three seeds.
+- `findings`: the grid of the committed findings report (`make findings`): `tiny-kg-small` on the
+             small world, all three levels, k = 1, 4, 16, 64, on `FINDINGS_SEEDS`.
+
+Tuning split. The methods' default hyper-parameters for the tiny models were tuned (and the trials
+quoted in their docstrings run) on world seed 0 with intervention seeds `TUNING_SEEDS` (0-9: what
+`bench/perf/bench_tune_finetune.py` draws from). A reported finding must not be computed on the cells
+its defaults were tuned on, so the findings grid draws its interventions with `FINDINGS_SEEDS`,
+disjoint from `TUNING_SEEDS` (a test checks it): same world and model, other facts updated.
 
 The world's own seed is fixed per preset (`world_seed`): the grid's seeds vary which facts are
 updated and the methods' randomness, not the world (a new world would mean a new pretrained model).
@@ -36,7 +44,7 @@ from ksmith.probes.types import TASKS
 from ksmith.world.schema import LEVELS
 
 DOMAINS: tuple[str, ...] = ("biology", "economics", "history", "physics")
-GRID_PRESETS: tuple[str, ...] = ("smoke", "default", "full")
+GRID_PRESETS: tuple[str, ...] = ("smoke", "default", "full", "findings")
 MODES: tuple[str, ...] = ("batch", "sequential")
 
 
@@ -207,6 +215,11 @@ def shard_cases(cases: Sequence[GridCase], shard: tuple[int, int] | None) -> lis
     return sorted((case for position, case in enumerate(dealt) if position % count == index - 1), key=grid_order)
 
 
+#: Intervention seeds the methods' defaults were tuned on (world seed 0); see the module docstring.
+TUNING_SEEDS: tuple[int, ...] = tuple(range(10))
+#: Intervention seeds of the findings grid: never a tuning seed.
+FINDINGS_SEEDS: tuple[int, ...] = (100,)
+
 PRESETS: dict[str, GridSpec] = {
     "smoke": GridSpec(
         preset="smoke", models=("tiny-kg-small",), levels=("leaf",), scales=(1,), seeds=(0,), world_size="small"
@@ -214,6 +227,10 @@ PRESETS: dict[str, GridSpec] = {
     "default": GridSpec(preset="default"),
     "full": GridSpec(
         preset="full", scales=(1, 10, 100, 1000, 10000), seeds=(0, 1, 2), world_size="large"
+    ),
+    "findings": GridSpec(
+        preset="findings", models=("tiny-kg-small",), levels=("root", "intermediate", "leaf"),
+        scales=(1, 4, 16, 64), seeds=FINDINGS_SEEDS, world_size="small",
     ),
 }
 

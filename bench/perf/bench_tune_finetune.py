@@ -14,6 +14,9 @@ Usage (one thread, the machine is shared):
   OMP_NUM_THREADS=1 python bench/perf/bench_tune_finetune.py --task unlearn \
       --methods grad-ascent,npo,rmu,relearn --k 10 --set npo.lr=1e-3
 
+Seeds come from `ksmith.grid.TUNING_SEEDS` (the tuning split; `--seeds N` takes the first N), never
+from a reported grid's seeds (the findings grid uses `FINDINGS_SEEDS`).
+
 `--world small` uses the small world and its small model (seconds, for quick iteration); the
 targets in the issue are on the default world. Figures are printed, never asserted.
 """
@@ -29,6 +32,8 @@ import time
 
 import torch
 from tabulate import tabulate
+
+from ksmith.grid import TUNING_SEEDS
 
 EDIT_METHODS = ("ft-m", "ft-l", "lora")
 UNLEARN_METHODS = ("grad-ascent", "grad-diff", "npo", "simnpo", "rmu", "relearn")
@@ -99,7 +104,7 @@ def run(args: argparse.Namespace) -> None:
         cls = method_class(name)
         per_seed = []
         for level in args.levels.split(","):
-            for seed in range(args.seeds):
+            for seed in TUNING_SEEDS[: args.seeds]:  # the tuning split: never a reported grid's seeds
                 dataset = build_dataset(world, args.task, level, args.k, seed)
                 pre = scorer.score(dataset.probes, ("mcq",))
                 method = cls(**overrides.get(name, {}))
@@ -160,7 +165,7 @@ def main() -> None:
     parser.add_argument("--methods", default=None, help="comma-separated method names")
     parser.add_argument("--k", type=int, default=1)
     parser.add_argument("--levels", default="leaf", help="comma-separated levels")
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=3, help=f"how many of the tuning seeds {TUNING_SEEDS}")
     parser.add_argument("--world", choices=("small", "default"), default="default")
     parser.add_argument("--model-config", default=None, help='TinyConfig overrides as JSON')
     parser.add_argument("--set", action="append", default=[], help="method.field=value override")

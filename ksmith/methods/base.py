@@ -3,6 +3,11 @@
 A method sees a model, its tokenizer and an `UpdateRequest` (e = interventions, c = retain items)
 and returns an `UpdateResult`. It never restores weights (the model fixture does, and verifies it)
 and never scores (the scoring engine does).
+
+Defaults. Every method's default hyper-parameters for the tiny models were chosen on the tuning split:
+world seed 0 with intervention seeds 0-9 (`ksmith.grid.TUNING_SEEDS`). Reported grids (the findings
+grid, `ksmith.grid.FINDINGS_SEEDS`) draw their interventions with other seeds, so no reported finding
+is computed on the cells a default was tuned on.
 """
 
 from __future__ import annotations
@@ -12,23 +17,11 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from ksmith.probes.types import Intervention, RetainItem
+# The request is data (what the dataset says to change and keep), so it lives with the dataset's
+# records; methods import it from here as before.
+from ksmith.probes.types import UpdateRequest
 
-
-@dataclass(frozen=True)
-class UpdateRequest:
-    """What to change (`interventions`, the edit set e) and what to keep (`retain`, constraint c).
-
-    task: "edit" (pull Q+ toward each intervention's new object) or "unlearn" (pull Q+ toward no
-    preference for the old object). An empty `interventions` tuple is a valid request that must
-    change nothing.
-    """
-
-    task: str
-    interventions: tuple[Intervention, ...]
-    retain: tuple[RetainItem, ...] = ()
-    scale: int = 0
-    seed: int = 0
+__all__ = ["Hparams", "Method", "UpdateRequest", "UpdateResult"]
 
 
 @dataclass

@@ -18,7 +18,7 @@ are upstream), so both cost one batched optimisation per chunk: linear in k.
 
 Editing as unlearning: with `task="unlearn"` the target is the neutral object (`"unknown"`).
 
-Defaults, and why (measured on tiny-kg, mcq protocol; see `default_key_position`, `default_layer`):
+Defaults, and why (measured on tiny-kg on the tuning split, `ksmith.grid.TUNING_SEEDS`, mcq protocol; see `default_key_position`, `default_layer`):
 key at the prompt's last token for shallow models (the subject's last token gave direct accuracy
 0.00-0.08 on 2- and 4-block tiny-kg models, the prompt's last token 1.00), block 0 for that key,
 60 value steps, and the value optimised through the rank-one update itself

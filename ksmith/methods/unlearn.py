@@ -19,7 +19,7 @@ RMU is the exception in kind, not in shape: its loss is on a middle block's acti
 overrides how a step's inputs are computed (through `nethook`) and keeps the same loop.
 
 Each class's default learning rate and step count were tuned on tiny-kg-small at k=10 with
-`bench/perf/bench_tune_finetune.py` (residual retention against contextual accuracy drop); on a
+`bench/perf/bench_tune_finetune.py` (residual retention against contextual accuracy drop) (the tuning split: world seed 0, intervention seeds 0-9, `ksmith.grid.TUNING_SEEDS`; no reported grid uses them); on a
 larger model they are a starting point, not a guarantee. GradAscent's and NPO's blocks were then
 re-chosen on the default tiny-kg (see `ascent_layers`).
 """

@@ -180,12 +180,32 @@ def plot_finding(finding: Finding, results: Sequence[Any], path: Path) -> bool:
     return drew
 
 
+def tuning_split_text(seeds: Sequence[int]) -> str:
+    """One paragraph: which seeds the method defaults were tuned on, and whether this run avoids them."""
+    from ksmith.grid import TUNING_SEEDS
+
+    tuning = f"{min(TUNING_SEEDS)}-{max(TUNING_SEEDS)}"
+    used = ", ".join(map(str, sorted(set(seeds)))) or "none recorded"
+    overlap = sorted(set(seeds) & set(TUNING_SEEDS))
+    verdict = (
+        f"**This run uses tuning seed(s) {', '.join(map(str, overlap))}: its findings are not out of sample.**"
+        if overlap
+        else "None of this run's cells was used to tune a default."
+    )
+    return (
+        f"**Tuning split.** The methods' default hyper-parameters were tuned on world seed 0 with "
+        f"intervention seeds {tuning} (`ksmith.grid.TUNING_SEEDS`); this run's intervention seeds: {used}. "
+        + verdict
+    )
+
+
 def render_markdown(
     findings: Sequence[Finding],
     run_id: str,
     cases: int,
     total: int,
     command: str | None = None,
+    seeds: Sequence[int] = (),
 ) -> str:
     lines = [
         f"# Findings — run {run_id}",
@@ -198,6 +218,8 @@ def render_markdown(
             "cells' own intervals, comparisons over matched cells; see the module docstring of "
             "`ksmith/metrics/findings.py`)."
         ),
+        "",
+        tuning_split_text(seeds),
         "",
         "| finding | verdict |",
         "|---|---|",
@@ -255,7 +277,8 @@ def write_findings(
     atomic_write_text(
         path,
         render_markdown(
-            findings, run_dir.resolve().name, len(ok), len(results), command
+            findings, run_dir.resolve().name, len(ok), len(results), command,
+            seeds=[int(r.key["seed"]) for r in results],
         ),
     )
     return path

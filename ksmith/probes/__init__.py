@@ -15,6 +15,7 @@ from ksmith.probes.types import (
     Intervention,
     Probe,
     RetainItem,
+    UpdateRequest,
 )
 from ksmith.world.templates import NEUTRAL_OBJECT, VAGUE_ANSWERS
 
@@ -28,6 +29,7 @@ __all__ = [
     "Dataset",
     "Intervention",
     "Probe",
+    "UpdateRequest",
     "RetainItem",
     "build_dataset",
     "retain_size",

@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ksmith.cache import atomic_write_text
 from ksmith.errors import DatasetError
@@ -47,10 +47,8 @@ from ksmith.probes.types import (
     Intervention,
     Probe,
     RetainItem,
+    UpdateRequest,
 )
-
-if TYPE_CHECKING:
-    from ksmith.methods.base import UpdateRequest
 
 FORMAT = "ksmith.dataset"
 FORMAT_VERSION = 1
@@ -158,8 +156,6 @@ class Dataset:
 
     def request(self) -> UpdateRequest:
         """The update request a method receives: e = interventions, c = retain items."""
-        from ksmith.methods.base import UpdateRequest
-
         return UpdateRequest(
             task=self.task, interventions=self.interventions, retain=self.retain, scale=self.scale, seed=self.seed
         )

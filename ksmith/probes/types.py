@@ -112,3 +112,22 @@ OPTIONAL_PROBE_DEFAULTS: dict[str, object] = {
     "requires": None, "condition": False,
 }
 GROUP_RULES: tuple[str, ...] = ("any", "all")
+
+
+@dataclass(frozen=True)
+class UpdateRequest:
+    """What to change (`interventions`, the edit set e) and what to keep (`retain`, constraint c).
+
+    Data the dataset hands to a method (`Dataset.request()`); it lives here, with the records it is
+    made of, so that `probes` never imports `methods` (data flows one way).
+
+    task: "edit" (pull Q+ toward each intervention's new object) or "unlearn" (pull Q+ toward no
+    preference for the old object). An empty `interventions` tuple is a valid request that must
+    change nothing.
+    """
+
+    task: str
+    interventions: tuple[Intervention, ...]
+    retain: tuple[RetainItem, ...] = ()
+    scale: int = 0
+    seed: int = 0
