@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SMOLLM2_STAMP := $(VENV)/.smollm2
-# Local xdist workers for the bench grid; each worker gets its share of the cores (see ksmith.plugin).
+# Local xdist workers for the bench grid; every case runs with --ksmith-threads (default 1) torch threads
+# whatever the worker count, so -n does not change the numbers (see ksmith.plugin).
 BENCH_WORKERS ?= 2
 BENCH_ARGS ?=
 PYTEST := HF_HUB_OFFLINE=1 $(BIN)/pytest -p no:cacheprovider

@@ -14,11 +14,13 @@ Each cache kind names only the parts that can change what it holds, so an unrela
 throw away expensive work. The kinds and their parts live in `CACHE_PARTS` (one table, so a reader
 sees every dependency in one place):
 
-* `models` (pretrained tiny-kg, ~5 CPU-minutes): the world package (corpus and templates), the tiny-kg
-  trainer and tokenizer (`models/tiny.py`), and `scoring.py` (training stops when the scoring engine
-  says held-in accuracy reached the target). Editing a metric, a method or the report does not
-  retrain it.
-* `datasets`: the world and probes packages (the generator).
+* `models` (pretrained tiny-kg, ~5 CPU-minutes): the world's `World` class, schema, templates and
+  corpus renderer (what the model reads; the world's *content* is in the key through its hash, so
+  the builders need not be), the tiny-kg trainer and tokenizer (`models/tiny.py`), and `scoring.py`
+  (training stops when the scoring engine says held-in accuracy reached the target). Editing a
+  metric, a method, the report, or adding a world loader does not retrain it.
+* `datasets`: the probes package (the generator) and the world modules it calls (`World.apply`,
+  schema, templates).
 * `scores` (pre-update scores): `scoring.py`, the probes package (prompts and options) and the
   models package (tokenizers and loading).
 * `covariance` (second moment of MLP keys): the methods' covariance and hook code and the architecture table.
@@ -52,8 +54,10 @@ VERSIONED_PACKAGES: tuple[str, ...] = ("torch", "transformers")
 #: Cache kind -> the ksmith source parts (files or packages, relative to the package) its entries
 #: depend on; see the module docstring for why each part is there.
 CACHE_PARTS: dict[str, tuple[str, ...]] = {
-    "models": ("world", "models/tiny.py", "scoring.py"),
-    "datasets": ("world", "probes"),
+    "models": (
+        "world/world.py", "world/schema.py", "world/templates.py", "world/corpus.py", "models/tiny.py", "scoring.py",
+    ),
+    "datasets": ("world/world.py", "world/schema.py", "world/templates.py", "probes"),
     "scores": ("scoring.py", "probes", "models"),
     "covariance": ("methods/covariance.py", "methods/nethook.py", "models/arch.py"),
     "hub": ("models/hub.py",),

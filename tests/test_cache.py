@@ -38,7 +38,7 @@ def test_changing_one_byte_of_any_source_file_changes_the_code_version(package_c
 def test_a_kind_ignores_changes_to_parts_it_does_not_depend_on(package_copy: Path) -> None:
     models = cache.code_version(*cache.CACHE_PARTS["models"], root=package_copy)
     whole = cache.code_version(root=package_copy)
-    report = package_copy / "report" / "leaderboard.py"
+    report = package_copy / "world" / "builders.py"  # the world's content is in the key via its hash
     report.write_text(report.read_text() + "\n# unrelated\n")
     cache._code_version.cache_clear()
     assert cache.code_version(*cache.CACHE_PARTS["models"], root=package_copy) == models
