@@ -17,12 +17,12 @@ sees every dependency in one place):
 * `models` (pretrained tiny-kg, ~5 CPU-minutes): the world's `World` class, schema, templates and
   corpus renderer (what the model reads; the world's *content* is in the key through its hash, so
   the builders need not be), the tiny-kg trainer and tokenizer (`models/tiny.py`), and `scoring.py`
-  (training stops when the scoring engine says held-in accuracy reached the target). Editing a
+  with `tokens.py` (training stops when the scoring engine says held-in accuracy reached the target). Editing a
   metric, a method, the report, or adding a world loader does not retrain it.
 * `datasets`: the probes package (the generator) and the world modules it calls (`World.apply`,
   schema, templates).
-* `scores` (pre-update scores): `scoring.py`, the probes package (prompts and options) and the
-  models package (tokenizers and loading).
+* `scores` (pre-update scores): `scoring.py` and `tokens.py`, the probes package (prompts and
+  options) and the models package (tokenizers and loading).
 * `covariance` (second moment of MLP keys): the methods' covariance and hook code and the architecture table.
 * `hub` (converted checkpoints): `models/hub.py`.
 * everything else (resume keys, provenance): `CODE_VERSION`, the whole package.
@@ -55,10 +55,11 @@ VERSIONED_PACKAGES: tuple[str, ...] = ("torch", "transformers")
 #: depend on; see the module docstring for why each part is there.
 CACHE_PARTS: dict[str, tuple[str, ...]] = {
     "models": (
-        "world/world.py", "world/schema.py", "world/templates.py", "world/corpus.py", "models/tiny.py", "scoring.py",
+        "world/world.py", "world/schema.py", "world/templates.py", "world/corpus.py", "models/tiny.py",
+        "scoring.py", "tokens.py",
     ),
     "datasets": ("world/world.py", "world/schema.py", "world/templates.py", "probes"),
-    "scores": ("scoring.py", "probes", "models"),
+    "scores": ("scoring.py", "tokens.py", "probes", "models"),
     "covariance": ("methods/covariance.py", "methods/nethook.py", "models/arch.py"),
     "hub": ("models/hub.py",),
 }

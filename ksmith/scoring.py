@@ -655,7 +655,8 @@ def _read_scores(path: Any) -> Scores | None:
 # -- the third request kind: next-token distributions and hidden states ---------------------------
 # Kept apart from `Scorer`'s log-likelihood path on purpose (additive code): drift (ksmith.metrics.drift)
 # needs what the model *would* say next and what it represents, on the same tokens and with the same
-# BOS convention (`Scorer._encode_many`) as every other score.
+# BOS convention (`ksmith.tokens`: the tokenizer's own BOS, lm-eval's empty-context token) as every
+# other score.
 
 
 @dataclass(frozen=True)
@@ -674,20 +675,25 @@ class NextTokenResult:
 def next_token(scorer: Scorer, prompts: Sequence[str], *, hidden: bool = True) -> NextTokenResult:
     """The `next_token` request kind: next-token log-probabilities (and hidden states) after each prompt.
 
-    Prompts are encoded exactly as `loglikelihood` encodes a context (the model's BOS convention,
-    the empty-context token for an empty prompt) and run in right-padded batches of
+    Prompts are encoded by `ksmith.tokens.encode_texts` as a context is (the tokenizer's own BOS,
+    the empty-context token for an empty prompt; cut on the left to the model's length) and run in right-padded batches of
     `scorer.batch_size`, so a prompt's result does not depend on its batch-mates beyond float rounding.
     """
     import torch
 
+    from ksmith.tokens import empty_context_ids, encode_texts
+
     if not prompts:
         raise ScoringError("next_token needs at least one prompt")
-    encoded = scorer._encode_many(prompts)
-    rows_all = [encoded[p] or list(scorer._empty_context) for p in prompts]
-    if scorer._max_len is not None:
-        rows_all = [row[-scorer._max_len :] for row in rows_all]
+    tokenizer = scorer.model.tokenizer
+    encoded = encode_texts(tokenizer, prompts)
+    rows_all = [encoded[p] or empty_context_ids(tokenizer) for p in prompts]
+    config = scorer.model.lm.config
+    max_len = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+    if max_len is not None:
+        rows_all = [row[-max_len:] for row in rows_all]
     lm = scorer.model.lm
-    device = scorer._device()
+    device = next(lm.parameters()).device
     logprobs: list[Any] = []
     layers: list[list[Any]] = []
     was_training = lm.training
