@@ -703,15 +703,12 @@ def next_token(scorer: Scorer, prompts: Sequence[str], *, hidden: bool = True) -
             for start in range(0, len(rows_all), scorer.batch_size):
                 rows = rows_all[start : start + scorer.batch_size]
                 width = max(len(row) for row in rows)
-                ids = torch.zeros((len(rows), width), dtype=torch.long)
-                mask = torch.zeros((len(rows), width), dtype=torch.long)
-                for i, row in enumerate(rows):
-                    ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-                    mask[i, : len(row)] = 1
-                out = lm(
-                    input_ids=ids.to(device), attention_mask=mask.to(device),
-                    output_hidden_states=hidden, use_cache=False,
+                # padded on the host as lists, one transfer each (right padding: real tokens keep their positions)
+                ids = torch.tensor([row + [0] * (width - len(row)) for row in rows], dtype=torch.long, device=device)
+                mask = torch.tensor(
+                    [[1] * len(row) + [0] * (width - len(row)) for row in rows], dtype=torch.long, device=device
                 )
+                out = lm(input_ids=ids, attention_mask=mask, output_hidden_states=hidden, use_cache=False)
                 last = torch.tensor([len(row) - 1 for row in rows], device=out.logits.device)
                 index = torch.arange(len(rows), device=out.logits.device)
                 logprobs.append(torch.log_softmax(out.logits[index, last].double(), dim=-1).cpu())

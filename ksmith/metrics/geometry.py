@@ -106,7 +106,8 @@ def update_rank(delta: torch.Tensor, tol: float = RANK_TOL) -> int:
 
 def _random_orthonormal(rows: int, cols: int, gen: torch.Generator) -> torch.Tensor:
     """`cols` orthonormal columns of length `rows`, uniformly distributed (QR of a Gaussian, signs fixed)."""
-    q, r = torch.linalg.qr(torch.randn((rows, cols), generator=gen, dtype=torch.float64))
+    # on the CPU on purpose: a CPU generator gives the same directions whatever the model's device
+    q, r = torch.linalg.qr(torch.randn((rows, cols), generator=gen, dtype=torch.float64, device="cpu"))
     return q * torch.where(torch.diagonal(r) < 0, -1.0, 1.0)
 
 
