@@ -672,12 +672,17 @@ class NextTokenResult:
     hidden: tuple[Any, ...]
 
 
+#: Rows per forward pass of `next_token` when the scorer's batch size is `auto`.
+NEXT_TOKEN_ROWS = 64
+
+
 def next_token(scorer: Scorer, prompts: Sequence[str], *, hidden: bool = True) -> NextTokenResult:
     """The `next_token` request kind: next-token log-probabilities (and hidden states) after each prompt.
 
     Prompts are encoded by `ksmith.tokens.encode_texts` as a context is (the tokenizer's own BOS,
     the empty-context token for an empty prompt; cut on the left to the model's length) and run in right-padded batches of
-    `scorer.batch_size`, so a prompt's result does not depend on its batch-mates beyond float rounding.
+    `scorer.max_rows` (`NEXT_TOKEN_ROWS` under `auto`), so a prompt's result does not depend on its
+    batch-mates beyond float rounding.
     """
     import torch
 
@@ -700,8 +705,9 @@ def next_token(scorer: Scorer, prompts: Sequence[str], *, hidden: bool = True) -
     lm.eval()
     try:
         with torch.inference_mode():
-            for start in range(0, len(rows_all), scorer.batch_size):
-                rows = rows_all[start : start + scorer.batch_size]
+            step = scorer.max_rows or NEXT_TOKEN_ROWS  # `auto`: drift prompts are short, one fixed row count
+            for start in range(0, len(rows_all), step):
+                rows = rows_all[start : start + step]
                 width = max(len(row) for row in rows)
                 # padded on the host as lists, one transfer each (right padding: real tokens keep their positions)
                 ids = torch.tensor([row + [0] * (width - len(row)) for row in rows], dtype=torch.long, device=device)
