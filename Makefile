@@ -10,7 +10,7 @@ BENCH_WORKERS ?= 2
 BENCH_ARGS ?=
 PYTEST := HF_HUB_OFFLINE=1 $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: bench smoke findings test test-all smollm2 gemma3 gpu-check peer perf example-baseline clean-venv
+.PHONY: bench smoke findings test test-all smollm2 gemma3 gpu-check peer perf example-baseline real-world clean-venv
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -89,6 +89,15 @@ gpu-check: $(STAMP) smollm2
 # of the lm-eval export); without it that test skips with this hint.
 peer: $(STAMP)
 	$(BIN)/pip install -q -e '.[peer]'
+
+# Rebuild the committed real world (ksmith/world/real/real_world.json) from its source packages and
+# check that the rebuild has the committed hash. Installs the `real-world` extra's PyPI packages
+# (--no-deps: only their data files are read) and Debian's wordnet-base.
+REAL_WORLD_PKGS := countryinfo==1.0.1 mendeleev==1.3.0 us==4.0.0 jellyfish==1.3.0 babel==2.18.0
+real-world: $(STAMP)
+	@test -f /usr/share/wordnet/data.noun || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base)
+	$(BIN)/pip install -q --no-deps $(REAL_WORLD_PKGS)
+	$(BIN)/ksmith world --source real --rebuild --check
 
 clean-venv:
 	rm -rf $(VENV)

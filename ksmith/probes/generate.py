@@ -184,8 +184,8 @@ class _Generator:
             return fill(tpl.questions[i % nq], subject) if nq else fill(tpl.cloze[i], subject)
 
         out: list[Probe] = []
-        opool = w.entities_of_type(rel.object_type)
-        spool = w.entities_of_type(stype)
+        opool = w.object_pool(r, o)
+        spool = w.subject_pool(r, s)
         required = [o, new] if new is not None else [o]
         main = self.choices(rng, required, opool)
 
@@ -233,7 +233,7 @@ class _Generator:
             ca = after.object_of(new, rel2.name) if new is not None else None
             if cb is None or (new is not None and (ca is None or ca == cb)):
                 continue
-            opts = self.choices(rng, [cb, ca] if ca else [cb], w.entities_of_type(rel2.object_type))
+            opts = self.choices(rng, [cb, ca] if ca else [cb], w.object_pool(rel2.name, cb))
             if opts is None:
                 continue
             kw2 = keyword(rel2)
@@ -269,7 +269,7 @@ class _Generator:
         other = self._other_subject(rng, spool, r, avoid={s})
         if other is not None:
             y, oy = other
-            opts = self.choices(rng, [oy], opool)
+            opts = self.choices(rng, [oy], w.object_pool(r, oy))
             if opts is not None:
                 self.tested.add((y, r))
                 decoy = next(c for c in opts if c != oy)
@@ -338,7 +338,7 @@ class _Generator:
         rel = w.relations[r]
         oy = w.object_of(y, r)
         assert oy is not None
-        opts = self.choices(rng, [oy], w.entities_of_type(rel.object_type))
+        opts = self.choices(rng, [oy], w.object_pool(r, oy))
         if opts is None:
             return
         self.tested.add((y, r))

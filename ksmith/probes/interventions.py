@@ -77,17 +77,18 @@ def footprint(world: World, subject: str, relation: str, new_object: str | None)
 
 
 def _new_object(
-    world: World, rel: Relation, subject: str, old: str, rng: random.Random, pools: dict[str, list[str]]
+    world: World, rel: Relation, subject: str, old: str, rng: random.Random, pools: dict[tuple[str, str], list[str]]
 ) -> str | None:
     """A new object of the same type: for a one-to-one relation one that another subject holds (so
     reverse probes have an answer before and after); where the object has attributes of its own,
     preferably one whose attribute differs (so 2-hop answers change)."""
-    pool = pools.get(rel.name)
+    key = (rel.name, old if rel.distractors == "range" else "")
+    pool = pools.get(key)
     if pool is None:
-        objs = world.entities_of_type(rel.object_type)
+        objs = world.object_pool(rel.name, old)
         if rel.inverse is not None:
             objs = tuple(o for o in objs if world.subjects_with(rel.name, o))
-        pool = pools[rel.name] = list(objs)
+        pool = pools[key] = list(objs)
     if len(pool) < 2:
         return None
     chain = [r2.name for r2 in world.relations_of(rel.object_type) if r2.functional]
@@ -141,7 +142,7 @@ def select_with_footprints(
         rng.shuffle(rels)
         per_node.append(rels)
     chosen: list[tuple[Intervention, Footprint]] = []
-    pools: dict[str, list[str]] = {}
+    pools: dict[tuple[str, str], list[str]] = {}
     all_writes: set[Pair] = set()
     all_reads: set[Pair] = set()
     depth = max((len(r) for r in per_node), default=0)

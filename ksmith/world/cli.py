@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import Counter
 
 from ksmith.cache import atomic_write_text
+from ksmith.errors import WorldError
 from ksmith.world.builders import build_world
 from ksmith.world.domains import DOMAINS
 from ksmith.world.io import load_world
@@ -23,8 +25,26 @@ def summary(world: World) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.source:
-        world = load_world(args.source, args.schema)
+    if args.rebuild and args.source != "real":
+        raise WorldError("--rebuild rebuilds the real world from its packages; add --source real")
+    if args.from_path:
+        world = load_world(args.from_path, args.schema)
+    elif args.source == "real":
+        from ksmith.world.real import REAL_WORLD_FILE, build_real_world, load_real_world
+
+        if args.rebuild:
+            world = build_real_world()
+            committed = load_real_world()
+            if world.hash != committed.hash:
+                if args.check:
+                    print(f"rebuilt real world {world.hash} differs from the committed {committed.hash} "
+                          f"({REAL_WORLD_FILE}); the source packages changed", file=sys.stderr)
+                    return 1
+                print(f"rebuilt real world {world.hash} differs from the committed {committed.hash}", file=sys.stderr)
+            elif args.check:
+                print(f"rebuilt real world has the committed hash {world.hash}")
+        else:
+            world = load_real_world()
     else:
         world = build_world(args.domains.split(","), args.size, args.seed)
     if args.out:
@@ -46,7 +66,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--size", default="default", help="small, default, large, or taxonomy nodes per domain")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="write the world here (JSON)")
-    p.add_argument("--from", dest="source", metavar="PATH", help="load this world file instead of building one")
+    p.add_argument("--source", choices=("synthetic", "real"), default="synthetic",
+                   help="synthetic: a seeded made-up world (--domains, --size, --seed); real: the committed "
+                   "world of true facts (needs no extra package)")
+    p.add_argument("--rebuild", action="store_true",
+                   help="with --source real: rebuild it from its source packages (`make real-world`)")
+    p.add_argument("--check", action="store_true",
+                   help="with --rebuild: exit 1 unless the rebuild has the committed world's hash")
+    p.add_argument("--from", dest="from_path", metavar="PATH", help="load this world file instead of building one")
     p.add_argument("--schema", metavar="PATH", help="relation-schema JSON for a TSV world (with --from)")
     p.add_argument("--corpus", metavar="PATH", help="also write the world's pretraining corpus (one line each)")
     p.set_defaults(func=_run)

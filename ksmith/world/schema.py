@@ -53,6 +53,13 @@ class Relation:
     inherited:  a fact on a node holds for its descendants unless a descendant overrides it.
     functional: at most one object per subject.
     inverse:    name of the inverse relation (used by reverse probes), or None.
+    distractors: where wrong options come from. "type" (synthetic worlds): any entity of the
+                object type (subjects: of the subject type). "range" (real worlds, where a type
+                such as a taxonomy node spans continents and countries): only objects this
+                relation has somewhere in the world, of the same shape as the answer (numbers with
+                as many digits, names with as many words, where the pool allows), and subjects
+                that hold the relation at the subject's level. A synthetic world's JSON never
+                names it, so its hash is unchanged.
     """
 
     name: str
@@ -64,6 +71,11 @@ class Relation:
     inherited: bool = False
     functional: bool = True
     inverse: str | None = None
+    distractors: str = "type"
+
+
+#: Values of `Relation.distractors`.
+DISTRACTOR_POOLS: tuple[str, ...] = ("type", "range")
 
 
 @dataclass(frozen=True, order=True)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from ksmith.cache import stable_hash
 from ksmith.errors import WorldError
-from ksmith.world.schema import Entity, Fact, Relation, RelationTemplates
+from ksmith.world.schema import DISTRACTOR_POOLS, Entity, Fact, Relation, RelationTemplates
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -82,6 +82,10 @@ class World:
                 raise WorldError(
                     f"relation '{rel.name}' has an inverse ('{rel.inverse}'), so it must be one-to-one: "
                     "make it functional, not inherited and not a taxonomy relation, or drop the inverse"
+                )
+            if rel.distractors not in DISTRACTOR_POOLS:
+                raise WorldError(
+                    f"relation '{rel.name}': distractors={rel.distractors!r}; use one of {', '.join(DISTRACTOR_POOLS)}"
                 )
             if rel.taxonomy and rel.inherited:
                 raise WorldError(f"taxonomy relation '{rel.name}' cannot itself be inherited")
@@ -422,6 +426,36 @@ class World:
         """Subjects (sorted) whose `relation` has object `obj`, stated or inherited."""
         return self._holders.get((relation, obj), ())
 
+    # -- distractor pools ----------------------------------------------------------------------
+
+    @cached_property
+    def _ranges(self) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+        """relation -> (objects it has anywhere, subjects that hold it), each sorted."""
+        objs: dict[str, set[str]] = defaultdict(set)
+        subs: dict[str, set[str]] = defaultdict(set)
+        for (r, o), holders in self._holders.items():
+            objs[r].add(o)
+            subs[r].update(holders)
+        return {r: (tuple(sorted(objs[r])), tuple(sorted(subs[r]))) for r in objs}
+
+    def object_pool(self, relation: str, like: str | None = None) -> tuple[str, ...]:
+        """Candidate options for the object of `relation` (see `Relation.distractors`): every
+        entity of the object type, or (range) the relation's objects shaped like `like`."""
+        rel = self._relations[relation]
+        if rel.distractors == "type":
+            return self.entities_of_type(rel.object_type)
+        pool = self._ranges.get(relation, ((), ()))[0]
+        return _same_shape(pool, like) if like is not None else pool
+
+    def subject_pool(self, relation: str, like: str) -> tuple[str, ...]:
+        """Candidate options for a subject of `relation` (reverse and comparison probes): every
+        entity of `like`'s type, or (range) the relation's holders at `like`'s level."""
+        rel = self._relations[relation]
+        if rel.distractors == "type":
+            return self.entities_of_type(self._entities[like].type)
+        level = self.level(like)
+        return tuple(x for x in self._ranges.get(relation, ((), ()))[1] if self.level(x) == level)
+
     # -- identity and serialisation ------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
@@ -589,6 +623,7 @@ def _relation_to_dict(rel: Relation) -> dict[str, Any]:
         "inherited": rel.inherited,
         "functional": rel.functional,
         "inverse": rel.inverse,
+        **({"distractors": rel.distractors} if rel.distractors != "type" else {}),
         "templates": {
             "cloze": list(t.cloze),
             "questions": list(t.questions),
@@ -647,4 +682,27 @@ def _relation_from_dict(data: Any) -> Relation:
         inherited=bool(data.get("inherited", False)),
         functional=bool(data.get("functional", True)),
         inverse=str(inverse) if inverse is not None else None,
+        distractors=str(data.get("distractors", "type")),
     )
+
+
+def _shape(name: str) -> tuple[int, int]:
+    """What makes two options look alike to a summed log-likelihood: a number's digit count
+    (0 words), or a name's word count and length (capped, so only short codes are told apart)."""
+    if name.isdigit():
+        return (0, len(name))
+    return (len(name.split()), min(len(name), 4))
+
+
+def _same_shape(pool: Sequence[str], like: str, minimum: int = 4) -> tuple[str, ...]:
+    """`pool` narrowed to names shaped like `like` (same digit count for numbers; same word count,
+    then same short length), each narrowing kept only while it leaves `minimum` candidates."""
+    want = _shape(like)
+    if like.isdigit():
+        same = tuple(x for x in pool if x.isdigit() and len(x) == want[1])
+        return same if len(same) >= minimum else tuple(pool)
+    words = tuple(x for x in pool if not x.isdigit() and len(x.split()) == want[0])
+    if len(words) < minimum:
+        return tuple(pool)
+    exact = tuple(x for x in words if _shape(x) == want)
+    return exact if len(exact) >= minimum else words
