@@ -17,6 +17,7 @@ from ksmith.errors import KsmithError
 COMMAND_MODULES: tuple[str, ...] = (
     "ksmith.world.cli",
     "ksmith.probes.cli",
+    "ksmith.models.known_cli",
     "ksmith.models.cli",
     "ksmith.methods.cli",
     "ksmith.report.cli",

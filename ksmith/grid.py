@@ -11,8 +11,17 @@ Presets (what `--ksmith-grid` picks before any explicit option overrides a field
              proves the pipeline works, not what the methods can do on the real model.
 - `default`: the default world (all four domains), every method, all three levels, k = 1, 10, 100.
 - `full`:    a larger world, all levels, k = 1 ... 10,000, three seeds.
+- `real`:    the real world of true facts (`ksmith.world.real`), the real pretrained models ksmith
+             can load (`REAL_MODELS`: SmolLM2-135M, and Gemma 3 270M once its spec exists), every
+             method, levels intermediate and leaf (the real world states no fact on a root), k = 1,
+             10, 100; each model's interventions are drawn from the facts it knows.
+
 - `findings`: the grid of the committed findings report (`make findings`): `tiny-kg-small` on the
              small world, all three levels, k = 1, 4, 16, 64, on `FINDINGS_SEEDS`.
+
+The world (`world`): `synthetic` builds one from (domains, world_size, world_seed); `real` loads the
+committed real world; anything else is the path of a world file. On any world but a synthetic one,
+interventions come from each model's known set (`ksmith.probes.known`).
 
 Tuning split. The methods' default hyper-parameters for the tiny models were tuned (and the trials
 quoted in their docstrings run) on world seed 0 with intervention seeds `TUNING_SEEDS` (0-9: what
@@ -44,7 +53,11 @@ from ksmith.probes.types import TASKS
 from ksmith.world.schema import LEVELS
 
 DOMAINS: tuple[str, ...] = ("biology", "economics", "history", "physics")
-GRID_PRESETS: tuple[str, ...] = ("smoke", "default", "full", "findings")
+GRID_PRESETS: tuple[str, ...] = ("smoke", "default", "full", "findings", "real")
+#: Worlds a grid can run on besides a world file's path.
+WORLDS: tuple[str, ...] = ("synthetic", "real")
+#: The real pretrained models the `real` preset runs, those `load_model` knows at the time.
+REAL_MODELS: tuple[str, ...] = ("smollm2-135m", "gemma3-270m")
 MODES: tuple[str, ...] = ("batch", "sequential")
 
 
@@ -132,6 +145,7 @@ class GridSpec:
     models:     the names models go by in ids and reports; `model_specs` maps a name to what
                 `load_model` is given when they differ (`--ksmith-models toy=hf:/path/to/ckpt`).
     world_size: passed to `build_world(size=...)`: "small", "default" or an int.
+    world:      "synthetic", "real", or the path of a world file (see the module docstring).
     """
 
     preset: str = "default"
@@ -152,6 +166,13 @@ class GridSpec:
     def dataset_entry(self, name: str) -> DatasetEntry | None:
         """The dataset file a cell's `level` names, or None for a world level."""
         return next((d for d in self.datasets if d.name == name), None)
+
+    world: str = "synthetic"
+
+    @property
+    def uses_known_sets(self) -> bool:
+        """Whether interventions are drawn from each model's known set (any non-synthetic world)."""
+        return self.world != "synthetic"
 
     def model_spec(self, name: str) -> str:
         """What to pass to `load_model` for the model called `name`."""
@@ -232,7 +253,29 @@ PRESETS: dict[str, GridSpec] = {
         preset="findings", models=("tiny-kg-small",), levels=("root", "intermediate", "leaf"),
         scales=(1, 4, 16, 64), seeds=FINDINGS_SEEDS, world_size="small",
     ),
+    "real": GridSpec(
+        preset="real", models=REAL_MODELS[:1], levels=("intermediate", "leaf"), scales=(1, 10, 100), world="real"
+    ),
 }
+
+
+def real_models() -> tuple[str, ...]:
+    """The `REAL_MODELS` that `load_model` knows in this checkout."""
+    from ksmith.models.zoo import SPECS
+
+    return tuple(name for name in REAL_MODELS if name in SPECS)
+
+
+def parse_world(raw: str) -> str:
+    """'synthetic', 'real' or the path of an existing world file."""
+    from pathlib import Path
+
+    text = raw.strip()
+    if text in WORLDS:
+        return text
+    if not Path(text).is_file():
+        raise GridError(f"--ksmith-world: {raw!r} is neither {' nor '.join(WORLDS)} nor an existing world file")
+    return str(Path(text).resolve())
 
 
 # --- parsing option values (shared by the pytest plugin and the CLI) -------------------------
@@ -289,14 +332,16 @@ def parse_world_size(raw: str) -> str | int:
 def resolve(preset: str = "default", **overrides: str | None) -> GridSpec:
     """A `GridSpec` from a preset name and raw option strings (None = keep the preset's value).
 
-    Keys: models, methods, tasks, levels, scales, seeds, domains, world_size, mode, shard.
+    Keys: models, methods, tasks, levels, scales, seeds, domains, world_size, mode, shard, world.
     """
     if preset not in PRESETS:
         raise GridError(f"--ksmith-grid: unknown preset {preset!r}; choose from {', '.join(GRID_PRESETS)}")
     spec = PRESETS[preset]
     changes: dict[str, object] = {}
+    if preset == "real":
+        changes["models"] = real_models() or spec.models
     given = {key: value for key, value in overrides.items() if value not in (None, "")}
-    known = {"models", "methods", "tasks", "levels", "scales", "seeds", "domains", "world_size", "mode", "shard"}
+    known = {"models", "methods", "tasks", "levels", "scales", "seeds", "domains", "world_size", "mode", "shard", "world"}
     unknown = set(given) - known
     if unknown:
         raise GridError(f"unknown grid field(s) {sorted(unknown)}")
@@ -333,4 +378,6 @@ def resolve(preset: str = "default", **overrides: str | None) -> GridSpec:
         changes["mode"] = parse_choices(given["mode"], MODES, "--ksmith-mode")[0]
     if "shard" in given:
         changes["shard"] = parse_shard(given["shard"])
+    if "world" in given:
+        changes["world"] = parse_world(given["world"])
     return replace(spec, **changes)

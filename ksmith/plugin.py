@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 #: Option name (after --ksmith-) -> (help, default when neither the option nor the ini key is set;
 #: None = the grid preset decides).
 OPTIONS: dict[str, tuple[str, str | None]] = {
-    "grid": ("grid preset: smoke, default, full or findings (other options override its fields)", "default"),
+    "grid": ("grid preset: smoke, default, full, findings or real (other options override its fields)", "default"),
     "models": ("comma-separated model specs (tiny-kg, tiny-kg-small, hf:<path>, smollm2-135m); NAME=SPEC names one", None),
     "methods": ("comma-separated method names, or 'all' (every registered method)", None),
     "tasks": ("comma-separated tasks: edit, unlearn", None),
@@ -50,6 +50,8 @@ OPTIONS: dict[str, tuple[str, str | None]] = {
     "seeds": ("comma-separated seeds (which facts are updated, and the methods' randomness)", None),
     "domains": ("comma-separated world domains: biology, economics, history, physics", None),
     "world-size": ("world size for build_world: small, default, large or an integer", None),
+    "world": ("synthetic (built from --ksmith-world-size), real (the committed world of true facts; "
+              "interventions from each model's known set), or the path of a world file", None),
     "mode": ("batch (all k facts at once) or sequential (in batches of --ksmith-sequential-batch, one after another)", None),
     "sequential-batch": ("batch size b of sequential mode (default: k/10, at least 1)", None),
     "shard": ("run only shard i of n (i/n, 1-based): a stable partition of the grid", None),
@@ -65,7 +67,8 @@ OPTIONS: dict[str, tuple[str, str | None]] = {
                 "depend on -n); 'auto': each xdist worker's share of the cores", "1"),
     "protocols": ("comma-separated scoring protocols", "mcq,mcq_norm,prob_compare,token_acc"),
 }
-GRID_FIELDS = ("models", "methods", "tasks", "levels", "scales", "seeds", "domains", "world-size", "mode", "shard")
+GRID_FIELDS = ("models", "methods", "tasks", "levels", "scales", "seeds", "domains", "world-size", "mode", "shard",
+               "world")
 
 #: The parameter name a bench case takes to be parametrised over the grid.
 CASE_ARG = "ksmith_case"
@@ -110,6 +113,7 @@ class Harness:
             "seeds": ",".join(map(str, spec.seeds)),
             "domains": ",".join(spec.domains),
             "world_size": str(spec.world_size),
+            "world": spec.world,
             "mode": spec.mode if spec.mode == "batch" else f"{spec.mode} (b={self.sequential_batch or 'k/10'})",
             "shard": "" if spec.shard is None else f"{spec.shard[0]}/{spec.shard[1]}",
             "protocols": ",".join(self.protocols),

@@ -9,6 +9,7 @@ import argparse
 from ksmith.errors import DatasetError
 from ksmith.probes.dataset import Dataset
 from ksmith.probes.generate import build_dataset
+from ksmith.probes.known import KnownSet
 from ksmith.probes.types import PROBE_TYPES, TASKS
 from ksmith.world.builders import build_world
 from ksmith.world.domains import DOMAINS
@@ -33,12 +34,17 @@ def _run(args: argparse.Namespace) -> int:
     missing = [f"--{name}" for name in ("task", "level", "scale") if getattr(args, name) is None]
     if missing:
         raise DatasetError(f"ksmith data needs {', '.join(missing)} (or use `ksmith data import` / `export`)")
-    if args.world:
+    if args.world == "real":
+        from ksmith.world.real import load_real_world
+
+        world = load_real_world()
+    elif args.world:
         world = load_world(args.world, args.schema)
     else:
         world = build_world(DOMAINS, args.size, args.seed)
     domains = args.domains.split(",") if args.domains else None
-    ds = build_dataset(world, args.task, args.level, args.scale, args.seed, domains)
+    known = KnownSet.load(args.known) if args.known else None
+    ds = build_dataset(world, args.task, args.level, args.scale, args.seed, domains, known)
     if args.out:
         ds.to_jsonl(args.out)
     print(summary(ds) + (f" -> {args.out}" if args.out else ""))
@@ -52,7 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Pick k non-interfering interventions at one level, generate the six probe types "
         "from the updated-world oracle, write JSONL, and print probes per type and family.",
     )
-    p.add_argument("--world", help="world file (JSON, or TSV with --schema); default: the default world of --seed")
+    p.add_argument("--world", help="world file (JSON, or TSV with --schema), or `real` for the committed real "
+                   "world; default: the default synthetic world of --seed")
     p.add_argument("--schema", help="relation-schema JSON for a TSV world")
     p.add_argument("--size", default="default", help="size of the world built when --world is omitted")
     p.add_argument("--task", choices=TASKS, help="edit or unlearn (required)")
@@ -60,6 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--scale", type=int, help="k, the number of interventions (required)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--domains", help="restrict interventions to these comma-separated domains")
+    p.add_argument("--known", metavar="K.json",
+                   help="a model's known set (`ksmith known`): draw interventions only from facts it knows")
     p.add_argument("--out", help="write the dataset here (JSONL)")
     p.set_defaults(func=_run)
     sub = p.add_subparsers(dest="data_command", required=False, metavar="{import,export}")

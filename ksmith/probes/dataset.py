@@ -7,6 +7,7 @@ line 1, the header record::
     {"record": "header", "format": "ksmith.dataset", "version": 1,
      "task": "edit", "level": "leaf", "scale": 10, "seed": 0,
      "world_hash": "<16 hex>", "hash": "<16 hex, the dataset's content hash>",
+     "known_hash": "<16 hex>"  (only when drawn from a model's known set),
      "interventions": [{"id", "task", "subject", "relation", "old_object", "new_object",
                         "domain", "level", "prompts": [...]}, ...],
      "retain": [{"prompt": "...", "answer": "..."}, ...]}
@@ -77,6 +78,8 @@ class Dataset:
     #: What an imported dataset was read from ((key, value) pairs: format, file, sha256, ...);
     #: empty for generated datasets (and then absent from the header and the hash).
     source: tuple[tuple[str, str], ...] = ()
+    #: Hash of the model's known set the interventions were drawn from (real worlds), else None.
+    known_hash: str | None = None
 
     @property
     def source_info(self) -> dict[str, str]:
@@ -95,6 +98,8 @@ class Dataset:
         }
         if self.source:
             out["source"] = dict(self.source)
+        if self.known_hash is not None:
+            out["known_hash"] = self.known_hash
         return out
 
     def _probe_lines(self) -> Iterable[str]:
@@ -214,6 +219,7 @@ class Dataset:
                 probes=tuple(probes),
                 retain=retain,
                 source=tuple((str(k), str(v)) for k, v in (header.get("source") or {}).items()),
+                known_hash=header.get("known_hash"),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise DatasetError(f"{path}:1: the header lacks or mangles {exc}") from None

@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 
 from ksmith.probes.dataset import Dataset
 from ksmith.probes.interventions import Pair, inheritors, select_with_footprints
+from ksmith.probes.known import KnownSet
 from ksmith.probes.types import Intervention, Probe, RetainItem
 from ksmith.world.templates import (
     COMPARISON_PATTERN,
@@ -386,13 +387,19 @@ def build_dataset(
     scale: int,
     seed: int,
     domains: Sequence[str] | None = None,
+    known: KnownSet | None = None,
 ) -> Dataset:
     """Interventions, probes and retain items for one (world, task, level, scale, seed).
 
     domains: restrict the interventions to these domains (contextual probes may still come from
     the others). Raises `DatasetError` when the level cannot give `scale` interventions.
+    known: a model's known set (`ksmith.probes.known`): interventions are drawn only from the facts
+    it knows, and its hash goes into the dataset's header and hash.
     """
-    picked = select_with_footprints(world, task, level, scale, seed, domains)
+    if known is not None:
+        known.check_world(world)
+    pairs = known.known_pairs() if known is not None else None
+    picked = select_with_footprints(world, task, level, scale, seed, domains, pairs)
     interventions = tuple(iv for iv, _ in picked)
     after = world.apply(interventions)
     busy: set[Pair] = set()
@@ -411,4 +418,5 @@ def build_dataset(
         interventions=interventions,
         probes=tuple(probes),
         retain=gen.retain(scale),
+        known_hash=known.hash if known is not None else None,
     )

@@ -3,8 +3,9 @@
 Candidates are the facts (stated or inherited) of functional attribute relations on taxonomy nodes
 at the requested level. They are visited in a seeded round-robin over nodes (every node's first
 fact, then every node's second fact, ...), so a batch spreads over as many nodes as it can and
-takes several facts per node only when the level has fewer than k nodes. Because the order depends
-on the seed alone, the first 10 interventions for k = 100 are the interventions for k = 10.
+takes several facts per node only when the level has fewer than k nodes. With a model's known set
+(only known facts are candidates), each pass is also dealt round-robin over relations (see
+`_rotate_relations`). Because the order depends on the seed alone, the first 10 interventions for k = 100 are the interventions for k = 10.
 
 Interference: each intervention *writes* the (subject, relation) pairs whose object it changes
 (its own, those of descendants that inherit the fact, and for a one-to-one relation that of the
@@ -18,7 +19,7 @@ the oracle says.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from ksmith.errors import DatasetError
@@ -119,8 +120,14 @@ def select_with_footprints(
     k: int,
     seed: int,
     domains: Sequence[str] | None = None,
+    known: Collection[Pair] | None = None,
 ) -> list[tuple[Intervention, Footprint]]:
-    """`select_interventions`, also returning each intervention's footprint."""
+    """`select_interventions`, also returning each intervention's footprint.
+
+    known: when given, only these (subject, relation) facts are candidates (a model's known set),
+    so `k` counts facts the model really knew; the error for too large a `k` then names the
+    model's maximum.
+    """
     _check_args(world, task, level, k)
     if domains is not None:
         unknown = [d for d in domains if d not in world.domains]
@@ -138,7 +145,8 @@ def select_with_footprints(
     per_node: list[list[Relation]] = []
     for n in nodes:
         rels = [r for r in world.relations_of(world.entities[n].type)
-                if r.functional and world.object_of(n, r.name) is not None]
+                if r.functional and world.object_of(n, r.name) is not None
+                and (known is None or (n, r.name) in known)]
         rng.shuffle(rels)
         per_node.append(rels)
     chosen: list[tuple[Intervention, Footprint]] = []
@@ -148,10 +156,10 @@ def select_with_footprints(
     depth = max((len(r) for r in per_node), default=0)
     prefix = f"{task}-{level}-s{seed}"
     for p in range(depth):
-        for n, rels in zip(nodes, per_node):
-            if p >= len(rels):
-                continue
-            rel = rels[p]
+        order = [(n, rels[p]) for n, rels in zip(nodes, per_node) if p < len(rels)]
+        if known is not None:
+            order = _rotate_relations(order)
+        for n, rel in order:
             old = world.object_of(n, rel.name)
             assert old is not None
             new = _new_object(world, rel, n, old, rng, pools) if task == "edit" else None
@@ -177,11 +185,35 @@ def select_with_footprints(
             if len(chosen) == k:
                 return chosen
     where = f" in domain(s) {', '.join(sorted(wanted))}" if domains is not None else ""
+    if known is not None:
+        raise DatasetError(
+            f"k={k} is more than this model knows at level '{level}'{where} for task '{task}': at most "
+            f"{len(chosen)} non-interfering interventions among its known facts (seed {seed}); "
+            "use a smaller scale or another level"
+        )
     raise DatasetError(
         f"k={k} is more than level '{level}'{where} of this world can give for task '{task}': "
         f"at most {len(chosen)} non-interfering interventions (seed {seed}); "
         "use a smaller scale or a larger world (--size)"
     )
+
+
+def _rotate_relations(order: list[tuple[str, Relation]]) -> list[tuple[str, Relation]]:
+    """The same candidates, dealt round-robin over their relations (first-seen order).
+
+    Used with a known set: on a real world one relation can hold most of a level's facts (the
+    economics domain has four facts per country), so without it a small batch would rarely
+    include a one-to-one or a chained relation, and reverse or 2-hop probes would be missing.
+    The order still depends on the seed alone, so the first 10 of k = 100 are still k = 10.
+    """
+    groups: dict[str, list[tuple[str, Relation]]] = {}
+    for item in order:
+        groups.setdefault(item[1].name, []).append(item)
+    lanes = list(groups.values())
+    out: list[tuple[str, Relation]] = []
+    for i in range(max((len(lane) for lane in lanes), default=0)):
+        out.extend(lane[i] for lane in lanes if i < len(lane))
+    return out
 
 
 def select_interventions(

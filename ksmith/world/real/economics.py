@@ -14,7 +14,7 @@ from ksmith.errors import WorldError
 from ksmith.world.real.common import Parts, package_dir, relation, taxonomy
 
 DOMAIN = "economics"
-PLACE = "place"
+PLACE = "country"
 
 
 def _countries() -> list[dict]:

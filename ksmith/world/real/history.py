@@ -11,7 +11,7 @@ from __future__ import annotations
 from ksmith.world.real.common import Parts, relation, taxonomy
 
 DOMAIN = "history"
-NODE = "us area"
+NODE = "state"
 
 #: US Census Bureau: region -> division -> state postal codes.
 CENSUS: dict[str, dict[str, tuple[str, ...]]] = {

@@ -16,7 +16,7 @@ import sqlite3
 from ksmith.world.real.common import Parts, package_dir, relation, state_inherited, taxonomy
 
 DOMAIN = "physics"
-NODE = "substance"
+NODE = "element"
 
 #: mendeleev's series -> the broad class it belongs to. Metalloids are a class of their own
 #: (their elements hang straight under it: a root with leaf children).

@@ -1,0 +1,281 @@
+"""What a model knows: the facts of a world it answers right, and a chance control beside them.
+
+An update of a fact the model never knew measures nothing, so on a real world interventions are
+drawn only from the model's *known set*. A fact is known when the model picks the right option in
+at least `KNOWN_RULE` of its held-in paraphrases (one lucky guess in four is not knowledge), each a
+4-option question scored by summed log-likelihood (the `mcq` protocol of `ksmith.scoring`).
+
+Which facts: every fact of a functional attribute relation on a taxonomy node, stated or
+inherited (the facts an intervention can change), with the same distractor pools the probe
+generator uses (`World.object_pool`), drawn with a seed per fact so every model sees the same
+questions.
+
+Chance control: the same questions with the subject replaced by a generic phrase ("this
+country"); a cell whose control is as high as its real score is answered from priors (English is
+a likely official language of anywhere), not from knowledge of the subject.
+
+A `KnownSet` is data about (model, world): it is keyed by the model's weights hash, the world hash
+and the code version, saved as JSON, and carried into a dataset's header (`known_hash`).
+This module knows nothing of torch; `measure_known` calls the scoring engine lazily.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ksmith.cache import CODE_VERSION, atomic_write_text, stable_hash
+from ksmith.errors import DatasetError
+from ksmith.probes.types import Probe
+from ksmith.world.templates import fill
+from ksmith.world.world import World
+
+if TYPE_CHECKING:
+    from ksmith.models.loaded import LoadedModel
+
+FORMAT = "ksmith.known"
+FORMAT_VERSION = 1
+#: Right in at least this many held-in paraphrases.
+KNOWN_RULE = 2
+#: The scoring protocol the known set is measured with.
+PROTOCOL = "mcq"
+
+Pair = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class FactResult:
+    """How a model answered one fact: right in `correct` of `asked` held-in paraphrases, and in
+    `chance` of them with the subject replaced by a generic phrase."""
+
+    subject: str
+    relation: str
+    object: str
+    domain: str
+    level: str
+    correct: int
+    asked: int
+    chance: int
+
+    @property
+    def known(self) -> bool:
+        return self.correct >= min(KNOWN_RULE, self.asked)
+
+    @property
+    def known_by_chance(self) -> bool:
+        return self.chance >= min(KNOWN_RULE, self.asked)
+
+
+@dataclass(frozen=True)
+class KnownSet:
+    """A model's answers to every askable fact of a world (see the module docstring)."""
+
+    model: str
+    model_hash: str
+    world_hash: str
+    facts: tuple[FactResult, ...]
+    code_version: str = CODE_VERSION
+
+    @property
+    def hash(self) -> str:
+        return stable_hash(self.to_dict(with_hash=False))
+
+    def known_pairs(self) -> frozenset[Pair]:
+        """(subject, relation) of every known fact."""
+        return frozenset((f.subject, f.relation) for f in self.facts if f.known)
+
+    def check_world(self, world: World) -> None:
+        """Raise `DatasetError` unless this known set was measured on `world`."""
+        if self.world_hash != world.hash:
+            raise DatasetError(
+                f"the known set of {self.model} was measured on world {self.world_hash}, not on this world "
+                f"({world.hash}); run `ksmith known --model {self.model} --world <this world>` again"
+            )
+
+    def table(self) -> list[dict[str, Any]]:
+        """Counts per (domain, relation, level): facts, known, known by chance."""
+        cells: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        for f in self.facts:
+            cell = cells[(f.domain, f.relation, f.level)]
+            cell[0] += 1
+            cell[1] += f.known
+            cell[2] += f.known_by_chance
+        return [
+            {"domain": d, "relation": r, "level": lv, "facts": n, "known": k, "chance": c}
+            for (d, r, lv), (n, k, c) in sorted(cells.items())
+        ]
+
+    def to_dict(self, *, with_hash: bool = True) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "model": self.model,
+            "model_hash": self.model_hash,
+            "world_hash": self.world_hash,
+            "code_version": self.code_version,
+            "protocol": PROTOCOL,
+            "rule": f"right in >= {KNOWN_RULE} held-in paraphrases",
+            "columns": ["subject", "relation", "object", "domain", "level", "correct", "asked", "chance"],
+            "facts": [[f.subject, f.relation, f.object, f.domain, f.level, f.correct, f.asked, f.chance]
+                      for f in self.facts],
+        }
+        if with_hash:
+            doc["hash"] = self.hash
+        return doc
+
+    def save(self, path: str | Path) -> None:
+        atomic_write_text(Path(path), json.dumps(self.to_dict(), ensure_ascii=False) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> KnownSet:
+        """Read a known set; `DatasetError` names what is wrong with the file."""
+        path = Path(path)
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise DatasetError(f"{path}: no such file; write one with `ksmith known --model SPEC --world W --out {path}`") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DatasetError(f"{path}: cannot read it ({exc})") from None
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{path}: not valid JSON at line {exc.lineno}: {exc.msg}") from None
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise DatasetError(f"{path}: not a ksmith known set (expected format '{FORMAT}')")
+        try:
+            facts = tuple(
+                FactResult(str(s), str(r), str(o), str(d), str(lv), int(c), int(a), int(ch))
+                for s, r, o, d, lv, c, a, ch in doc["facts"]
+            )
+            known = cls(str(doc["model"]), str(doc["model_hash"]), str(doc["world_hash"]), facts,
+                        str(doc.get("code_version", CODE_VERSION)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DatasetError(f"{path}: malformed known set ({exc})") from None
+        if doc.get("hash") is not None and doc["hash"] != known.hash:
+            raise DatasetError(f"{path}: content hash differs from the recorded one; the file was edited, "
+                               "measure it again with `ksmith known`")
+        return known
+
+
+# -- the questions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Question:
+    subject: str
+    relation: str
+    object: str
+    domain: str
+    level: str
+    probes: tuple[Probe, ...]  # one per held-in paraphrase
+    controls: tuple[Probe, ...]  # the same, subject replaced by a generic phrase
+
+
+def generic_subject(world: World, subject: str) -> str:
+    """The phrase that stands for `subject` in the chance control: "this <entity type>"."""
+    return f"this {world.entities[subject].type}"
+
+
+def _render(template: str, subject: str, generic: bool) -> str:
+    text = fill(template, subject)
+    if generic:  # "the this animal" -> "this animal"
+        text = text.replace(f"the {subject}", subject).replace(f"The {subject}", subject)
+    return text[:1].upper() + text[1:]
+
+
+def askable_facts(world: World) -> Iterator[tuple[str, str, str]]:
+    """Every (subject, relation, object) an intervention can change, in a stable order."""
+    for etype in sorted(world.taxon_types):
+        for node in world.entities_of_type(etype):
+            for rel in world.relations_of(etype):
+                if rel.functional:
+                    obj = world.object_of(node, rel.name)
+                    if obj is not None:
+                        yield node, rel.name, obj
+
+
+def _choices(world: World, subject: str, relation: str, obj: str) -> tuple[str, str, str, str] | None:
+    pool = [x for x in world.object_pool(relation, obj) if x != obj]
+    if len(pool) < 3:
+        return None
+    rng = random.Random(f"ksmith-known:{subject}:{relation}")
+    picked = [obj, *rng.sample(pool, 3)]
+    rng.shuffle(picked)
+    return (picked[0], picked[1], picked[2], picked[3])
+
+
+def questions(world: World) -> list[_Question]:
+    """The held-in questions (and their chance controls) of every askable fact."""
+    out: list[_Question] = []
+    for s, r, o in askable_facts(world):
+        rel = world.relations[r]
+        tpl = rel.templates
+        choices = _choices(world, s, r, o)
+        if choices is None:
+            continue
+        answer = choices.index(o)
+        generic = generic_subject(world, s)
+        domain, level = world.entities[s].domain, world.level(s)
+        held_in = [i for i in range(len(tpl.cloze)) if i != tpl.held_out] or [0]
+        made: list[list[Probe]] = [[], []]
+        for control, subject in ((0, s), (1, generic)):
+            for i in held_in:
+                made[control].append(Probe(
+                    id=f"known/{'chance' if control else 'fact'}/{s}/{r}/{i}",
+                    task="edit", domain=domain, level=level, scale=0, intervention_id=f"{s}/{r}",
+                    probe_type="direct", family="Q+", question=_render(tpl.cloze[i], subject, bool(control)),
+                    prompt=_render(tpl.cloze[i], subject, bool(control)), choices=choices,
+                    answer_before=answer, answer_after=answer, avoid=None, hop=0, paraphrase_id=i,
+                    held_out=False,
+                ))
+        out.append(_Question(s, r, o, domain, level, tuple(made[0]), tuple(made[1])))
+    return out
+
+
+def tally(qs: Iterable[_Question], picks: dict[str, int | None]) -> tuple[FactResult, ...]:
+    """Fact results from the option each probe's answer picked (probe id -> choice)."""
+    out = []
+    for q in qs:
+        correct = sum(picks.get(p.id) == p.answer_before for p in q.probes)
+        chance = sum(picks.get(p.id) == p.answer_before for p in q.controls)
+        out.append(FactResult(q.subject, q.relation, q.object, q.domain, q.level, correct, len(q.probes), chance))
+    return tuple(out)
+
+
+def measure_known(model: LoadedModel, world: World, *, batch_size: int = 64, name: str | None = None) -> KnownSet:
+    """Score every held-in question (and its chance control) through the scoring engine."""
+    from ksmith.scoring import Scorer
+
+    qs = questions(world)
+    probes = [p for q in qs for p in (*q.probes, *q.controls)]
+    scores = Scorer(model, batch_size=batch_size).score(probes, (PROTOCOL,))
+    picks = {s.probe_id: s.choice for s in scores.of(PROTOCOL).values()}
+    return KnownSet(name or model.spec, model.weights_hash, world.hash, tally(qs, picks))
+
+
+def known_cache_key(model_hash: str, world: World) -> str:
+    """The cache key of a known set: (model weights, world, protocol and rule, code version)."""
+    return stable_hash("known", model_hash, world.hash, PROTOCOL, KNOWN_RULE, FORMAT_VERSION, CODE_VERSION)
+
+
+def cached_known(model: LoadedModel, world: World, *, batch_size: int = 64) -> KnownSet:
+    """`measure_known`, computed once per (model weights, world, code version) under the cache root."""
+    import os
+
+    from ksmith.cache import entry, locked
+
+    path = entry("known", f"{known_cache_key(model.weights_hash, world)}.json")
+    with locked(path):
+        if path.is_file():
+            try:
+                return KnownSet.load(path)
+            except DatasetError:
+                pass  # a corrupt entry is recomputed
+        known = measure_known(model, world, batch_size=batch_size)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        known.save(tmp)
+        os.replace(tmp, path)
+        return known

@@ -1,0 +1,101 @@
+"""The committed real world: its shape, its English, its fairness, and the CLI that writes it."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from ksmith.cli import main
+from ksmith.probes import build_dataset
+from ksmith.world import LEVELS, load_world
+from ksmith.world.real import REAL_WORLD_FILE, load_real_world
+
+
+@pytest.fixture(scope="module")
+def real():
+    return load_real_world()
+
+
+def test_cli_writes_the_committed_world_without_source_packages(tmp_path, capsys, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_sources(name, *args, **kwargs):  # running ksmith must need none of the source packages
+        if name.split(".")[0] in {"countryinfo", "mendeleev", "us", "babel", "jellyfish"}:
+            raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_sources)
+    out = tmp_path / "w.json"
+    assert main(["world", "--source", "real", "--out", str(out)]) == 0
+    assert load_world(out).hash == load_world(REAL_WORLD_FILE).hash
+    assert json.loads(out.read_text()) == json.loads(REAL_WORLD_FILE.read_text())
+    assert load_world(out).hash in capsys.readouterr().out
+
+
+def test_every_domain_has_every_level(real):
+    counts = Counter((real.entities[n].domain, real.level(n)) for t in real.taxon_types for n in real.entities_of_type(t))
+    for domain in ("biology", "economics", "history", "physics"):
+        for level in LEVELS:
+            assert counts[(domain, level)] >= 3, (domain, level, counts)
+
+
+def test_true_facts_are_there(real):
+    assert real.object_of("France", "capital") == "Paris"
+    assert real.object_of("France", "continent") == "Europe"  # inherited through Western Europe
+    assert real.source_of("France", "continent") == "Western Europe"
+    assert real.object_of("Sodium", "symbol") == "Na"
+    assert real.object_of("Sodium", "group") == "1"  # inherited from the alkali metals
+    assert real.object_of("Hydrogen", "group") == "1" and real.is_stated("Hydrogen", "block")
+    assert real.object_of("Maine", "census_region") == "Northeast"
+    assert real.object_of("California", "state_capital") == "Sacramento"
+    assert real.object_of("dog", "animal_class") == "mammal"
+    assert real.object_of("dog", "family") == "Canidae"
+    assert real.object_of("Euro", "currency_code") == "EUR"
+
+
+def test_relations_have_three_held_in_and_one_held_out_paraphrase(real):
+    for rel in real.relations.values():
+        if rel.taxonomy:
+            continue
+        tpl = rel.templates
+        assert len(tpl.cloze) >= 4 and 0 <= tpl.held_out < len(tpl.cloze), rel.name
+        assert len(set(tpl.cloze)) == len(tpl.cloze), rel.name
+        assert tpl.questions, rel.name
+        if rel.inverse is not None:
+            assert len(tpl.reverse) >= 3, rel.name
+        for form in tpl.cloze + tpl.questions + tpl.reverse:
+            assert " a {" not in form and " an {" not in form, form  # no article before a name slot
+
+
+def test_one_to_one_relations_are_one_to_one(real):
+    for rel in real.relations.values():
+        if rel.inverse is None:
+            continue
+        objects = [o for f in real.all_facts() if f.relation == rel.name for o in [f.object]]
+        assert objects and len(objects) == len(set(objects)), rel.name
+
+
+def _probe_subject_relation(ds):
+    return {iv.id: (iv.subject, iv.relation) for iv in ds.interventions}
+
+
+@pytest.mark.parametrize("level", ["leaf", "intermediate"])
+def test_direct_distractors_are_fair(real, level):
+    ds = build_dataset(real, "edit", level, 40, 0)
+    of = _probe_subject_relation(ds)
+    for p in ds.probes_of("direct"):
+        s, r = of[p.intervention_id]
+        truth = set(real.objects(s, r))
+        wrong = [c for j, c in enumerate(p.choices) if j not in (p.answer_before, p.answer_after)]
+        assert not truth & set(wrong), (p.prompt, p.choices)
+        ancestors = set(real.ancestors(s))
+        assert not ancestors & set(wrong), (p.prompt, p.choices)  # is-a: never a true ancestor
+        answer = p.choices[p.answer_before]
+        if answer.isdigit():
+            assert all(c.isdigit() and len(c) == len(answer) for c in p.choices), p.choices
+        pool = set(real.object_pool(r))
+        assert set(p.choices) <= pool, (p.choices, r)  # same-type options: the relation's own objects
