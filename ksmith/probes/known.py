@@ -50,8 +50,9 @@ Pair = tuple[str, str]
 
 @dataclass(frozen=True)
 class FactResult:
-    """How a model answered one fact: right in `correct` of `asked` held-in paraphrases, and in
-    `chance` of them with the subject replaced by a generic phrase."""
+    """How a model answered one fact: right in `correct` of the `asked` held-in paraphrases (the
+    rest were not needed to settle the rule), and in `chance` of them with the subject replaced by
+    a generic phrase."""
 
     subject: str
     relation: str
@@ -64,11 +65,11 @@ class FactResult:
 
     @property
     def known(self) -> bool:
-        return self.correct >= min(KNOWN_RULE, self.asked)
+        return self.correct >= KNOWN_RULE
 
     @property
     def known_by_chance(self) -> bool:
-        return self.chance >= min(KNOWN_RULE, self.asked)
+        return self.chance >= KNOWN_RULE
 
 
 @dataclass(frozen=True)
@@ -236,23 +237,45 @@ def questions(world: World) -> list[_Question]:
 
 
 def tally(qs: Iterable[_Question], picks: dict[str, int | None]) -> tuple[FactResult, ...]:
-    """Fact results from the option each probe's answer picked (probe id -> choice)."""
+    """Fact results from the option each asked probe picked (probe id -> choice; a probe that
+    was not asked is absent)."""
     out = []
     for q in qs:
-        correct = sum(picks.get(p.id) == p.answer_before for p in q.probes)
-        chance = sum(picks.get(p.id) == p.answer_before for p in q.controls)
-        out.append(FactResult(q.subject, q.relation, q.object, q.domain, q.level, correct, len(q.probes), chance))
+        asked = sum(p.id in picks for p in q.probes)
+        correct = sum(picks.get(p.id, -1) == p.answer_before for p in q.probes)
+        chance = sum(picks.get(p.id, -1) == p.answer_before for p in q.controls)
+        out.append(FactResult(q.subject, q.relation, q.object, q.domain, q.level, correct, asked, chance))
     return tuple(out)
 
 
+def _undecided(probes: tuple[Probe, ...], picks: dict[str, int | None]) -> list[Probe]:
+    """The paraphrases still to ask: none once the rule is settled either way."""
+    asked = [p for p in probes if p.id in picks]
+    right = sum(picks[p.id] == p.answer_before for p in asked)
+    if right >= KNOWN_RULE or (len(asked) - right) > len(probes) - KNOWN_RULE:
+        return []
+    return [p for p in probes if p.id not in picks]
+
+
 def measure_known(model: LoadedModel, world: World, *, batch_size: int = 64, name: str | None = None) -> KnownSet:
-    """Score every held-in question (and its chance control) through the scoring engine."""
+    """Score every held-in question (and its chance control) through the scoring engine.
+
+    Asked in rounds, because scoring is the whole cost (~30k option continuations for the real
+    world): first `KNOWN_RULE` paraphrases of every fact, then a further one only for the facts
+    whose answers split, until the rule is settled. The verdict is the same as asking all three;
+    `asked` records how many were needed.
+    """
     from ksmith.scoring import Scorer
 
+    scorer = Scorer(model, batch_size=batch_size)
     qs = questions(world)
-    probes = [p for q in qs for p in (*q.probes, *q.controls)]
-    scores = Scorer(model, batch_size=batch_size).score(probes, (PROTOCOL,))
-    picks = {s.probe_id: s.choice for s in scores.of(PROTOCOL).values()}
+    picks: dict[str, int | None] = {}
+    todo = [p for q in qs for group in (q.probes, q.controls) for p in group[:KNOWN_RULE]]
+    while todo:
+        scores = scorer.score(todo, (PROTOCOL,))
+        picks.update({s.probe_id: s.choice for s in scores.of(PROTOCOL).values()})
+        todo = [nxt[0] for q in qs for group in (q.probes, q.controls)
+                for nxt in [_undecided(group, picks)] if nxt]
     return KnownSet(name or model.spec, model.weights_hash, world.hash, tally(qs, picks))
 
 

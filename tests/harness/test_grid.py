@@ -73,3 +73,15 @@ def test_grid_case_sorts_by_level_rank() -> None:
     spec = resolve("default", methods="ft-m", scales="1")
     assert [c.level for c in spec.cases(METHODS)] == ["root", "intermediate", "leaf"]
     assert GridCase("tiny-kg", "edit", "leaf", 1, "rome", 0).key()["scale"] == 1
+
+
+def test_the_real_preset_runs_real_models_on_the_real_world(tmp_path) -> None:
+    spec = resolve("real")
+    assert spec.world == "real" and spec.uses_known_sets
+    assert "smollm2-135m" in spec.models and spec.levels == ("intermediate", "leaf") and spec.scales == (1, 10, 100)
+    assert not resolve("default").uses_known_sets
+    path = tmp_path / "w.json"
+    path.write_text("{}")
+    assert resolve("smoke", world=str(path)).world == str(path.resolve())
+    with pytest.raises(GridError, match="--ksmith-world"):
+        resolve("smoke", world="nowhere.json")

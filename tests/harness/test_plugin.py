@@ -118,6 +118,7 @@ def test_bad_option_values_are_usage_errors(pytester: pytest.Pytester) -> None:
         (["--ksmith-mode", "sequential", "--ksmith-sequential-batch", "0"], "--ksmith-sequential-batch"),
         (["--ksmith-protocols", "mcq,vibes"], "vibes"),
         (["--ksmith-threads", "0"], "--ksmith-threads"),
+        (["--ksmith-world", "nowhere.json"], "--ksmith-world"),
     ]:
         result = pytester.runpytest_inprocess(*args)
         assert result.ret == pytest.ExitCode.USAGE_ERROR, args
@@ -262,3 +263,22 @@ def test_serial_and_xdist_give_identical_metrics_on_the_default_tiny_kg(tmp_path
         runs[name] = comparable(out / "latest")
     assert runs["serial"] and all(line["status"] == "passed" for line in runs["serial"])
     assert runs["serial"] == runs["xdist"]
+
+
+def test_a_world_file_draws_interventions_from_the_models_known_set(bench: pytest.Pytester) -> None:
+    """Off the synthetic world, the harness measures the model's known set once (cached) and the
+    dataset's interventions come from it; the known set's hash is in the case's provenance."""
+    from ksmith.probes.known import KnownSet
+    from ksmith.world import build_world
+
+    build_world(size="small").save(bench.path / "w.json")
+    result = run(bench, "-n", "0", "--ksmith-methods", "fake-edit", "--ksmith-tasks", "edit", "--ksmith-scales", "1",
+                 "--ksmith-world", "w.json")
+    result.assert_outcomes(passed=1)
+    (line,) = [json.loads(text) for text in (bench.path / "reports" / "latest" / "results.jsonl").read_text().splitlines()]
+    provenance = line["provenance"]
+    assert provenance["world"]["source"].endswith("w.json")
+    cached = sorted((Path(os.environ["KSMITH_CACHE"]) / "known").glob("*.json"))
+    assert cached, "the known set was not cached"
+    known = KnownSet.load(cached[-1])
+    assert provenance["known_hash"] == known.hash and known.world_hash == provenance["world_hash"]
