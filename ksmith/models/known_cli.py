@@ -22,8 +22,8 @@ def format_table(known: KnownSet) -> str:
     k = sum(f.known for f in known.facts)
     c = sum(f.known_by_chance for f in known.facts)
     rows.append(["all", "", "", total, k, f"{k / max(1, total):.2f}", c, f"{c / max(1, total):.2f}"])
-    return tabulate(rows, headers=["domain", "relation", "level", "facts", "known", "frac", "chance", "frac"],
-                    tablefmt="github")
+    return tabulate(rows, headers=["domain", "relation", "level", "facts", "known", "known frac", "chance",
+                                   "chance frac"], tablefmt="github", disable_numparse=True)
 
 
 def _run(args: argparse.Namespace) -> int:
