@@ -81,6 +81,8 @@ class KnownSet:
     world_hash: str
     facts: tuple[FactResult, ...]
     code_version: str = CODE_VERSION
+    #: None: every askable fact was asked; N: only a seeded N facts per (domain, relation, level).
+    sample: int | None = None
 
     @property
     def hash(self) -> str:
@@ -121,6 +123,7 @@ class KnownSet:
             "code_version": self.code_version,
             "protocol": PROTOCOL,
             "rule": f"right in >= {KNOWN_RULE} held-in paraphrases",
+            "sample": self.sample,
             "columns": ["subject", "relation", "object", "domain", "level", "correct", "asked", "chance"],
             "facts": [[f.subject, f.relation, f.object, f.domain, f.level, f.correct, f.asked, f.chance]
                       for f in self.facts],
@@ -151,8 +154,9 @@ class KnownSet:
                 FactResult(str(s), str(r), str(o), str(d), str(lv), int(c), int(a), int(ch))
                 for s, r, o, d, lv, c, a, ch in doc["facts"]
             )
+            sample = doc.get("sample")
             known = cls(str(doc["model"]), str(doc["model_hash"]), str(doc["world_hash"]), facts,
-                        str(doc.get("code_version", CODE_VERSION)))
+                        str(doc.get("code_version", CODE_VERSION)), None if sample is None else int(sample))
         except (KeyError, TypeError, ValueError) as exc:
             raise DatasetError(f"{path}: malformed known set ({exc})") from None
         if doc.get("hash") is not None and doc["hash"] != known.hash:
@@ -208,10 +212,26 @@ def _choices(world: World, subject: str, relation: str, obj: str) -> tuple[str, 
     return (picked[0], picked[1], picked[2], picked[3])
 
 
-def questions(world: World) -> list[_Question]:
-    """The held-in questions (and their chance controls) of every askable fact."""
+def sample_facts(world: World, per_cell: int, seed: int = 0) -> list[tuple[str, str, str]]:
+    """At most `per_cell` askable facts per (domain, relation, level) cell, drawn with a seed:
+    an estimate of what a model knows where scoring every fact costs too much."""
+    cells: dict[tuple[str, str, str], list[tuple[str, str, str]]] = defaultdict(list)
+    for fact in askable_facts(world):
+        cells[(world.entities[fact[0]].domain, fact[1], world.level(fact[0]))].append(fact)
+    out: list[tuple[str, str, str]] = []
+    for key in sorted(cells):
+        facts = cells[key]
+        rng = random.Random(f"ksmith-known-sample:{seed}:{':'.join(key)}")
+        out.extend(sorted(rng.sample(facts, min(per_cell, len(facts)))))
+    return out
+
+
+def questions(world: World, sample: int | None = None) -> list[_Question]:
+    """The held-in questions (and their chance controls) of every askable fact, or of a sample of
+    `sample` facts per (domain, relation, level) cell."""
     out: list[_Question] = []
-    for s, r, o in askable_facts(world):
+    facts = askable_facts(world) if sample is None else sample_facts(world, sample)
+    for s, r, o in facts:
         rel = world.relations[r]
         tpl = rel.templates
         choices = _choices(world, s, r, o)
@@ -257,18 +277,22 @@ def _undecided(probes: tuple[Probe, ...], picks: dict[str, int | None]) -> list[
     return [p for p in probes if p.id not in picks]
 
 
-def measure_known(model: LoadedModel, world: World, *, batch_size: int = 64, name: str | None = None) -> KnownSet:
+def measure_known(
+    model: LoadedModel, world: World, *, batch_size: int = 64, name: str | None = None, sample: int | None = None
+) -> KnownSet:
     """Score every held-in question (and its chance control) through the scoring engine.
 
     Asked in rounds, because scoring is the whole cost (~30k option continuations for the real
     world): first `KNOWN_RULE` paraphrases of every fact, then a further one only for the facts
     whose answers split, until the rule is settled. The verdict is the same as asking all three;
-    `asked` records how many were needed.
+    `asked` records how many were needed. `sample`: ask only that many facts per (domain,
+    relation, level) cell (`sample_facts`); the others are absent from the known set (not asked,
+    so never drawn as interventions), and the set records the sample size.
     """
     from ksmith.scoring import Scorer
 
     scorer = Scorer(model, batch_size=batch_size)
-    qs = questions(world)
+    qs = questions(world, sample)
     picks: dict[str, int | None] = {}
     todo = [p for q in qs for group in (q.probes, q.controls) for p in group[:KNOWN_RULE]]
     while todo:
@@ -276,28 +300,30 @@ def measure_known(model: LoadedModel, world: World, *, batch_size: int = 64, nam
         picks.update({s.probe_id: s.choice for s in scores.of(PROTOCOL).values()})
         todo = [nxt[0] for q in qs for group in (q.probes, q.controls)
                 for nxt in [_undecided(group, picks)] if nxt]
-    return KnownSet(name or model.spec, model.weights_hash, world.hash, tally(qs, picks))
+    return KnownSet(name or model.spec, model.weights_hash, world.hash, tally(qs, picks), sample=sample)
 
 
-def known_cache_key(model_hash: str, world: World) -> str:
-    """The cache key of a known set: (model weights, world, protocol and rule, code version)."""
-    return stable_hash("known", model_hash, world.hash, PROTOCOL, KNOWN_RULE, FORMAT_VERSION, CODE_VERSION)
+def known_cache_key(model_hash: str, world: World, sample: int | None = None) -> str:
+    """The cache key of a known set: (model weights, world, protocol and rule, sample, code version)."""
+    parts = ("known", model_hash, world.hash, PROTOCOL, KNOWN_RULE, FORMAT_VERSION, CODE_VERSION)
+    return stable_hash(*parts) if sample is None else stable_hash(*parts, sample)
 
 
-def cached_known(model: LoadedModel, world: World, *, batch_size: int = 64) -> KnownSet:
-    """`measure_known`, computed once per (model weights, world, code version) under the cache root."""
+def cached_known(model: LoadedModel, world: World, *, batch_size: int = 64, sample: int | None = None) -> KnownSet:
+    """`measure_known`, computed once per (model weights, world, sample, code version) under the
+    cache root."""
     import os
 
     from ksmith.cache import entry, locked
 
-    path = entry("known", f"{known_cache_key(model.weights_hash, world)}.json")
+    path = entry("known", f"{known_cache_key(model.weights_hash, world, sample)}.json")
     with locked(path):
         if path.is_file():
             try:
                 return KnownSet.load(path)
             except DatasetError:
                 pass  # a corrupt entry is recomputed
-        known = measure_known(model, world, batch_size=batch_size)
+        known = measure_known(model, world, batch_size=batch_size, sample=sample)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         known.save(tmp)
         os.replace(tmp, path)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 
 import pytest
 
@@ -14,7 +13,6 @@ from ksmith.probes import Dataset, build_dataset
 from ksmith.probes.known import FactResult, KnownSet, askable_facts, questions, tally
 from ksmith.world.real import load_real_world
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +128,19 @@ def test_cli_data_with_known(tmp_path, capsys, real):
     assert main(["data", "--world", "real", "--known", str(tmp_path / "missing.json"), "--task", "edit",
                  "--level", "leaf", "--scale", "10"]) == 2
     assert main(["known", "--model", "nonsense-model", "--world", "real"]) == 2
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_k100_at_leaf_and_every_probe_type_at_k10_from_a_known_half(real, seed):
+    """With a known set holding a seeded half of the facts (about what SmolLM2-135M knew in the
+    issue's measurements): leaf k=100 is 100 known interventions, and k=10 has every probe type at
+    leaf and at intermediate level, for both tasks (the relations are dealt round-robin)."""
+    known = half_known(real, seed)
+    pairs = known.known_pairs()
+    ds = build_dataset(real, "edit", "leaf", 100, 0, known=known)
+    assert len(ds.interventions) == 100 and all((iv.subject, iv.relation) in pairs for iv in ds.interventions)
+    for level in ("leaf", "intermediate"):
+        for task in ("edit", "unlearn"):
+            small = build_dataset(real, task, level, 10, 0, known=known)
+            counts = {t: sum(fams.values()) for t, fams in small.summary().items()}
+            assert all(n >= 1 for n in counts.values()), (task, level, counts)
