@@ -52,6 +52,8 @@ OPTIONS: dict[str, tuple[str, str | None]] = {
     "world-size": ("world size for build_world: small, default, large or an integer", None),
     "world": ("synthetic (built from --ksmith-world-size), real (the committed world of true facts; "
               "interventions from each model's known set), or the path of a world file", None),
+    "known-sample": ("measure each model's known set on N seeded facts per domain x relation x level "
+                     "instead of every fact (faster; only asked facts can be drawn)", None),
     "mode": ("batch (all k facts at once) or sequential (in batches of --ksmith-sequential-batch, one after another)", None),
     "sequential-batch": ("batch size b of sequential mode (default: k/10, at least 1)", None),
     "shard": ("run only shard i of n (i/n, 1-based): a stable partition of the grid", None),
@@ -93,6 +95,7 @@ class Harness:
     sequential_batch: int | None = None  # None: k/10 (at least 1)
     hparams: Any = None  # ksmith.methods.overrides.HparamOverrides (file + --ksmith-hparam)
     threads: int | None = 1  # torch CPU threads per case; None: 'auto' (each worker's share of the cores)
+    known_sample: int | None = None  # None: known sets ask every fact
     finished: Mapping[str, Any] | None = None  # resume_key -> CaseResult, loaded on first use
 
     def sequential_batch_for(self, scale: int) -> int:
@@ -244,6 +247,9 @@ def build_harness(config: pytest.Config) -> Harness:
         threads_raw = (_raw(config, "threads") or "1").strip()
         if threads_raw != "auto" and (not threads_raw.isdigit() or int(threads_raw) < 1):
             raise KsmithError(f"--ksmith-threads: expected a positive integer or 'auto', got {threads_raw!r}")
+        sample_raw = _raw(config, "known-sample")
+        if sample_raw is not None and (not sample_raw.isdigit() or int(sample_raw) < 1):
+            raise KsmithError(f"--ksmith-known-sample: expected a positive integer, got {sample_raw!r}")
         resume = config.getoption("ksmith_resume")
         if resume is None:
             resume = bool(config.getini("ksmith_resume"))
@@ -271,6 +277,7 @@ def build_harness(config: pytest.Config) -> Harness:
         sequential_batch=int(sequential_raw) if sequential_raw else None,
         hparams=hparams,
         threads=None if threads_raw == "auto" else int(threads_raw),
+        known_sample=int(sample_raw) if sample_raw else None,
     )
 
 
