@@ -49,14 +49,15 @@ def test_findings_cell(request: pytest.FixtureRequest, ksmith_case) -> None:
     model = request.getfixturevalue("model")
     method = request.getfixturevalue("method")
     pre = request.getfixturevalue("pre_scores")
+    progress = request.getfixturevalue("ksmith_progress")
 
     meter = UpdateMeter(model, world, dataset, harness.batch_size)
     meter.before()
     request_ = dataset.request()
-    with record_case.timer("update_s"):
+    with record_case.timer("update_s"), progress.phase("update"):
         result = method.apply(model.lm, model.tokenizer, request_)
     scorer = Scorer(model.loaded, batch_size=harness.batch_size)
-    with record_case.timer("score_s"):
+    with record_case.timer("score_s"), progress.phase("scoring"):
         post = scorer.score(
             dataset.probes, harness.protocols, prefixes=result.prompt_prefix
         )
@@ -84,4 +85,6 @@ def test_findings_cell(request: pytest.FixtureRequest, ksmith_case) -> None:
         metrics.update(oracle_metrics(dataset, post, oracle_scores))
 
     record_case.record(metrics, n_probes=len(dataset.probes))
+    with progress.phase("samples"):
+        record_case.log_samples(dataset, pre, post, held_out=model.held_out, prefixes=result.prompt_prefix)
     assert_contract(model.lm, model.snapshot, result, len(request_.interventions))

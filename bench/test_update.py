@@ -20,24 +20,28 @@ from fixtures.contract import assert_contract
 from fixtures.measure import UpdateMeter
 
 
-def test_update(record_case, ksmith_case, ksmith_harness, world, model, method, dataset, pre_scores):
+def test_update(record_case, ksmith_case, ksmith_harness, world, model, method, dataset, pre_scores, ksmith_progress):
     request = dataset.request()
     scorer = Scorer(model.loaded, batch_size=ksmith_harness.batch_size)
     meter = UpdateMeter(model, world, dataset, ksmith_harness.batch_size)
 
+    last = {}  # the latest post-update scores and prefixes (sequential mode: after the last batch)
+
     def score(probes, prefixes):
-        return scorer.score(probes, ksmith_harness.protocols, prefixes=prefixes)
+        last.update(post=scorer.score(probes, ksmith_harness.protocols, prefixes=prefixes), prefixes=prefixes)
+        return last["post"]
 
     # Key statistics (ROME/MEMIT/AlphaEdit) are computed once per model and cached: timed apart,
     # so update_s is the update itself in every cell, the first included.
     record_case.timings.update(method.prepare(model.lm, model.tokenizer))
     meter.before()  # drift prompts' activations, then the case's peak-memory window opens
     if ksmith_harness.spec.mode == "batch":
-        with record_case.timer("update_s"):
+        with record_case.timer("update_s"), ksmith_progress.phase("update"):
             results = [method.apply(model.lm, model.tokenizer, request)]
-        with record_case.timer("score_s"):
+        with record_case.timer("score_s"), ksmith_progress.phase("scoring"):
             post = score(dataset.probes, results[0].prompt_prefix)
-        metrics = compute(dataset, pre_scores, post, held_out=model.held_out)
+        with ksmith_progress.phase("metrics"):
+            metrics = compute(dataset, pre_scores, post, held_out=model.held_out)
     else:
         results = []
 
@@ -45,10 +49,11 @@ def test_update(record_case, ksmith_case, ksmith_harness, world, model, method, 
             results.append(method.apply(model.lm, model.tokenizer, batch))
             return results[-1]
 
-        run = sequential_updates(
-            dataset, pre_scores, request, batch_size=ksmith_harness.sequential_batch_for(ksmith_case.scale),
-            apply=apply, score=score, held_out=model.held_out,
-        )
+        with ksmith_progress.phase("sequential updates"):
+            run = sequential_updates(
+                dataset, pre_scores, request, batch_size=ksmith_harness.sequential_batch_for(ksmith_case.scale),
+                apply=apply, score=score, held_out=model.held_out,
+            )
         record_case.timings.update(
             update_s=sum(step.update_s for step in run.steps), score_s=sum(step.score_s for step in run.steps)
         )
@@ -58,5 +63,7 @@ def test_update(record_case, ksmith_case, ksmith_harness, world, model, method, 
     record_case.timings["drift_s"] = meter.drift_s
     record_case.provenance["peak_mem_scope"] = "case" if meter.peak_reset else "process"
     record_case.record(metrics, n_probes=len(dataset.probes))
+    with ksmith_progress.phase("samples"):
+        record_case.log_samples(dataset, pre_scores, last["post"], held_out=model.held_out, prefixes=last["prefixes"])
     assert_contract(model.lm, model.snapshot, results, len(request.interventions))
 

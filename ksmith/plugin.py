@@ -68,6 +68,7 @@ OPTIONS: dict[str, tuple[str, str | None]] = {
     "threads": ("torch CPU threads per case (default 1, the same with or without xdist, so numbers do not "
                 "depend on -n); 'auto': each xdist worker's share of the cores", "1"),
     "protocols": ("comma-separated scoring protocols", "mcq,mcq_norm,prob_compare,token_acc"),
+    "progress": ("status lines while a grid runs (case, phase, ETA): auto (at most every 30 s), off, or seconds", "auto"),
 }
 GRID_FIELDS = ("models", "methods", "tasks", "levels", "scales", "seeds", "domains", "world-size", "mode", "shard",
                "world")
@@ -96,6 +97,9 @@ class Harness:
     hparams: Any = None  # ksmith.methods.overrides.HparamOverrides (file + --ksmith-hparam)
     threads: int | None = 1  # torch CPU threads per case; None: 'auto' (each worker's share of the cores)
     known_sample: int | None = None  # None: known sets ask every fact
+    log_samples: bool = False  # --ksmith-log-samples: per-probe samples in <run_dir>/samples/
+    progress_interval: float | None = 30.0  # --ksmith-progress: seconds between status lines (None: off)
+    run_dir: Path | None = None  # this session's run directory (chosen by the controller, created on first write)
     finished: Mapping[str, Any] | None = None  # resume_key -> CaseResult, loaded on first use
 
     def sequential_batch_for(self, scale: int) -> int:
@@ -191,6 +195,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "runs over (model, method, dataset, scale), scale = the file's first k interventions",
     )
     parser.addini("ksmith_dataset", "NAME=PATH dataset files, one per line", type="linelist", default=[])
+    group.addoption(
+        "--ksmith-log-samples",
+        dest="ksmith_log_samples",
+        action="store_true",
+        default=None,
+        help="write samples/<case-id>.jsonl in the run directory: every probe's options, log-likelihoods "
+        "and choices before and after the update (see `ksmith show`)",
+    )
+    parser.addini("ksmith_log_samples", "log per-probe samples by default (true/false)", type="bool", default=False)
 
 
 def _raw(config: pytest.Config, name: str) -> str | None:
@@ -261,6 +274,10 @@ def build_harness(config: pytest.Config) -> Harness:
             )
         except HparamError as exc:  # bad hyper-parameters: exit 2 with the valid fields, no traceback
             pytest.exit(f"ksmith: {exc}", returncode=2)
+        progress_interval = parse_progress(_raw(config, "progress") or "auto")
+        log_samples = config.getoption("ksmith_log_samples")
+        if log_samples is None:
+            log_samples = bool(config.getini("ksmith_log_samples"))
     except KsmithError as exc:
         raise pytest.UsageError(f"ksmith: {exc}") from None
     return Harness(
@@ -278,7 +295,50 @@ def build_harness(config: pytest.Config) -> Harness:
         hparams=hparams,
         threads=None if threads_raw == "auto" else int(threads_raw),
         known_sample=int(sample_raw) if sample_raw else None,
+        log_samples=bool(log_samples),
+        progress_interval=progress_interval,
+        run_dir=_session_run_dir(config, report_dir),
     )
+
+
+def parse_progress(raw: str) -> float | None:
+    """`--ksmith-progress`: auto = 30 s, off = None, else a positive number of seconds."""
+    text = raw.strip().lower()
+    if text == "auto":
+        return 30.0
+    if text in ("off", "no", "0"):
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise KsmithError(f"--ksmith-progress: expected auto, off or a number of seconds, got {raw!r}")
+    return seconds
+
+
+#: Key of the run directory in an xdist worker's `workerinput` (set by the controller).
+RUN_DIR_INPUT = "ksmith_run_dir"
+
+
+def _session_run_dir(config: pytest.Config, report_dir: Path) -> Path:
+    """The run directory: chosen once by the controller (a new run id under the report dir) and
+    handed to xdist workers, so every process writes its samples into the same place. Created only
+    when something is written there."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and workerinput.get(RUN_DIR_INPUT):
+        return Path(workerinput[RUN_DIR_INPUT])
+    from ksmith.report.run import new_run_id
+
+    return report_dir / new_run_id()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist (controller side): tell each worker the session's run directory."""
+    harness = node.config.stash.get(HARNESS_KEY, None)
+    if harness is not None and harness.run_dir is not None:
+        node.workerinput[RUN_DIR_INPUT] = str(harness.run_dir)
 
 
 def harness_of(config: pytest.Config) -> Harness:
@@ -310,6 +370,8 @@ def pytest_configure(config: pytest.Config) -> None:
             except GridError as exc:
                 raise pytest.UsageError(f"ksmith: {exc}") from None
         config.pluginmanager.register(ResultCollector(config), "ksmith-results")
+        if config.stash[HARNESS_KEY].progress_interval is not None:
+            config.pluginmanager.register(ProgressReporter(config), PROGRESS_PLUGIN)
 
 
 def _registered_tasks() -> dict[str, tuple[str, ...]]:
@@ -407,10 +469,9 @@ class ResultCollector:
 
     def _run_dir(self) -> Path:
         if self.run_dir is None:
-            from ksmith.report.run import new_run_id
-
             harness = self.config.stash[HARNESS_KEY]
-            self.run_dir = harness.report_dir / new_run_id()
+            assert harness.run_dir is not None  # set by build_harness
+            self.run_dir = harness.run_dir
             self.run_dir.mkdir(parents=True, exist_ok=True)
         return self.run_dir
 
@@ -463,3 +524,117 @@ class ResultCollector:
         for line in "\n".join(self.summary).splitlines():
             red = line.lstrip().startswith("REGRESSION") or (self.regressed and line.startswith("ksmith baseline"))
             terminalreporter.write_line(line, red=red)
+
+
+#: Name under which the controller's `ProgressReporter` is registered.
+PROGRESS_PLUGIN = "ksmith-progress"
+#: Folder of the run directory where processes leave their status (removed at the end).
+PROGRESS_DIR = ".progress"
+
+
+def progress_folder(harness: Harness) -> Path | None:
+    return None if harness.run_dir is None else harness.run_dir / PROGRESS_DIR
+
+
+class ProgressReporter:
+    """Controller-side status lines on long grids: cases done, each running case's phase, an ETA.
+
+    Without xdist the running case is in this process: its phase changes come straight here
+    (`update`) and are printed with output capturing suspended, as pytest's live logging does.
+    Under xdist the workers leave their status in `<run_dir>/.progress/<worker>.json`, and a
+    background thread here reads them and prints. Either way a line is printed at most once per
+    interval (`--ksmith-progress`, 30 s by default), as a whole line of its own, so a short run
+    prints none and pytest's own output (and xdist's) stays as it is.
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        from ksmith.progress import GridProgress
+
+        self.config = config
+        harness = config.stash[HARNESS_KEY]
+        self.interval = float(harness.progress_interval or 30.0)
+        self.folder = progress_folder(harness)
+        self.grid = GridProgress(workers=worker_count(config))
+        self.started = self._now()
+        self.last_line = self.started
+        self.durations: dict[str, float] = {}
+        self.current: dict[str, Any] | None = None  # the in-process case (no xdist)
+        self._stop: Any = None
+        self._thread: Any = None
+        self.lines: list[str] = []  # what was printed (kept for tests and the summary)
+
+    @staticmethod
+    def _now() -> float:
+        import time
+
+        return time.time()
+
+    # -- what the grid holds -----------------------------------------------------------------
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if not self.config.pluginmanager.hasplugin("dsession"):
+            self.grid.total = len(session.items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.grid.total = max(self.grid.total, len(ids))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.durations[report.nodeid] = self.durations.get(report.nodeid, 0.0) + float(report.duration or 0.0)
+        if report.when == "teardown":
+            self.grid.finish(self.durations.pop(report.nodeid))
+
+    # -- printing -----------------------------------------------------------------------------
+    def _write(self, line: str) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            return
+        self.lines.append(line)
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        if capture is not None and self._thread is None:
+            with capture.global_and_fixture_disabled():
+                reporter.write_line(line)
+        else:
+            reporter.write_line(line)
+
+    def update(self, status: Mapping[str, Any]) -> None:
+        """A phase change of the case running in this process (no xdist)."""
+        self.current = dict(status)
+        now = self._now()
+        if now - self.last_line >= self.interval:
+            self.last_line = now
+            self._write(self.grid.line([self.current], now))
+
+    def tick(self) -> str | None:
+        """One status line from the workers' status files (xdist), or None when nothing runs."""
+        from ksmith.progress import read_statuses
+
+        if self.folder is None:
+            return None
+        running = read_statuses(self.folder)
+        if not running:
+            return None
+        return self.grid.line(running, self._now())
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            line = self.tick()
+            if line is not None:
+                self._write(line)
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if self.config.pluginmanager.hasplugin("dsession"):
+            import threading
+
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._loop, name="ksmith-progress", daemon=True)
+            self._thread.start()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join(timeout=5)
+        if self.folder is not None and self.folder.is_dir():
+            import shutil
+
+            shutil.rmtree(self.folder, ignore_errors=True)

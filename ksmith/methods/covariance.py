@@ -241,6 +241,8 @@ def _load(path: Path) -> KeyStats | None:
 def _compute(model, tokenizer, module, path, texts, from_file, samples, sample_length, seed,
              batch_size, max_len) -> KeyStats:
     start = time.perf_counter()
+    # PHASE / PHASE_DONE: the running case's progress line shows this step (ksmith.progress)
+    log.info("computing key statistics of %s", module, extra={"ksmith_phase": "key statistics"})
     device = next(model.parameters()).device
     if from_file:
         batches = list(_text_batches(tokenizer, texts, batch_size, max_len, device))
@@ -260,5 +262,6 @@ def _compute(model, tokenizer, module, path, texts, from_file, samples, sample_l
     cache.atomic_write_bytes(path, buffer.getvalue())
     seconds = time.perf_counter() - start
     # Said once: later cells (and workers) load the cached entry.
-    log.warning("key statistics of %s: %d keys from %s in %.1f s (cached)", module, count, what, seconds)
+    log.warning("key statistics of %s: %d keys from %s in %.1f s (cached)", module, count, what, seconds,
+                extra={"ksmith_phase_done": "key statistics"})
     return KeyStats(moment, count, seconds, False)

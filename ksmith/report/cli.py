@@ -1,4 +1,5 @@
-"""`ksmith report RUN...` (regenerate or merge runs) and `ksmith compare BASE NEW --fail-on M:D`."""
+"""`ksmith report RUN...` (regenerate or merge runs), `ksmith compare BASE NEW --fail-on M:D` and
+`ksmith show RUN [CASE]` (a run's cases, or one case's probes from its samples)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,20 @@ def _compare(args: argparse.Namespace) -> int:
     return 1 if comparison.failed else 0
 
 
+def _show(args: argparse.Namespace) -> int:
+    from ksmith.report.show import ProbeFilter, render_cases, render_probes, run_dir_of
+
+    run = run_dir_of(Path(args.run))
+    if args.case is None:
+        if args.type or args.changed or args.wrong:
+            raise ReportError("--type, --changed and --wrong filter one case's probes; name a CASE")
+        print(render_cases(run))
+        return 0
+    probe_filter = ProbeFilter(probe_type=args.type, changed=args.changed, wrong=args.wrong)
+    print(render_probes(run, args.case, probe_filter, limit=args.limit))
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     report = subparsers.add_parser(
         "report",
@@ -71,3 +86,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="fail only on regressions whose 95%% intervals do not overlap (or cells that were lost)",
     )
     compare.set_defaults(func=_compare)
+
+    show = subparsers.add_parser(
+        "show",
+        help="print a run's cases, or one case's probes (flipped first) from its samples",
+        description="Without CASE: every case of the run with its status, how many probes flipped the right "
+        "and the wrong way, and the compact metrics. With CASE (a case id, or a unique part of one): that "
+        "case's probes from samples/<case-id>.jsonl (written with --ksmith-log-samples), flipped first.",
+    )
+    show.add_argument("run", metavar="RUN", help="run directory (reports/<run-id>, reports/latest) or its results.jsonl")
+    show.add_argument("case", metavar="CASE", nargs="?", help="case id, e.g. tiny-kg-rome-edit-leaf-k10-s0")
+    show.add_argument("--type", help="only probes of this type (direct, reverse, multi_hop, comparison, conflict, contextual)")
+    show.add_argument("--changed", action="store_true", help="only probes whose answer moved (mcq)")
+    show.add_argument("--wrong", action="store_true", help="only probes answered wrongly after the update (mcq)")
+    show.add_argument("--limit", type=int, default=None, help="show at most this many probes")
+    show.set_defaults(func=_show)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ksmith.report.records import CaseResult, MetricValue
@@ -25,6 +26,7 @@ class CaseRecorder:
     timings: dict[str, float] = field(default_factory=dict)
     n_probes: int = 0
     resumed: CaseResult | None = None  # set when --ksmith-resume found this case already done
+    samples_path: Path | None = None  # where --ksmith-log-samples writes this case's probes (None: off)
 
     @contextmanager
     def timer(self, name: str) -> Iterator[None]:
@@ -39,6 +41,29 @@ class CaseRecorder:
         """Keep the case's metrics (`ksmith.metrics.Metric` records, by name)."""
         self.metrics = {name: MetricValue.from_metric(metric) for name, metric in metrics.items()}
         self.n_probes = int(n_probes)
+
+    def log_samples(
+        self,
+        dataset: Any,
+        pre: Any,
+        post: Any,
+        *,
+        held_out: Mapping[str, int] | None = None,
+        prefixes: Mapping[str, str] | None = None,
+    ) -> Path | None:
+        """Write the case's per-probe samples (`ksmith.report.samples`) when logging is on.
+
+        Timed as `timings["samples_s"]`, so what the option costs is measured on every case.
+        Returns the file written, or None when `--ksmith-log-samples` is off.
+        """
+        if self.samples_path is None:
+            return None
+        from ksmith.report.samples import sample_lines, write_samples
+
+        with self.timer("samples_s"):
+            lines = sample_lines(dataset, pre, post, held_out=held_out, prefixes=prefixes)
+            write_samples(self.samples_path, lines)
+        return self.samples_path
 
     def result(self, status: str, message: str | None = None) -> CaseResult:
         return CaseResult(

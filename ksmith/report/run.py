@@ -10,15 +10,17 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ksmith.cache import atomic_write_text
-from ksmith.report.html import render_html
+from ksmith.report.html import CaseExamples, render_html
 from ksmith.report.leaderboard import render_csv, render_json, render_markdown
 from ksmith.report.records import CaseResult, ReportError, dumps_results, merge_results, read_results
+from ksmith.report.samples import SAMPLES_DIR, read_samples, run_samples, samples_name
 
 RUN_FILES: tuple[str, ...] = ("results.jsonl", "leaderboard.md", "leaderboard.csv", "leaderboard.json", "index.html")
 LATEST = "latest"
@@ -39,8 +41,19 @@ def write_run(run_dir: Path, results: Sequence[CaseResult], run: Mapping[str, An
     atomic_write_text(run_dir / "leaderboard.md", render_markdown(ordered, title=f"ksmith leaderboard — run {run_dir.name}"))
     atomic_write_text(run_dir / "leaderboard.csv", render_csv(ordered))
     atomic_write_text(run_dir / "leaderboard.json", render_json(ordered, info))
-    atomic_write_text(run_dir / "index.html", render_html(ordered, info))
+    atomic_write_text(run_dir / "index.html", render_html(ordered, info, case_examples(run_dir, ordered)))
     return run_dir
+
+
+def case_examples(run_dir: Path, results: Sequence[CaseResult]) -> dict[str, CaseExamples]:
+    """case id -> the drill-down examples from the run's samples (cases that logged none are absent)."""
+    found = run_samples(run_dir)
+    out = {}
+    for result in results:
+        path = found.get(samples_name(result.case_id).removesuffix(".jsonl"))
+        if path is not None:
+            out[result.case_id] = CaseExamples.from_lines(read_samples(path))
+    return out
 
 
 def point_latest(report_dir: Path, run_dir: Path) -> Path:
@@ -78,4 +91,12 @@ def merge_runs(run_dirs: Sequence[Path], out_dir: Path) -> Path:
     """One run made of several (e.g. the shards of a grid); a cell present twice keeps the later run's."""
     runs = [read_results(Path(path)) for path in run_dirs]
     info = {"merged_from": [Path(path).name if Path(path).is_dir() else str(path) for path in run_dirs]}
-    return write_run(Path(out_dir), merge_results(runs), info)
+    out_dir = Path(out_dir)
+    for path in run_dirs:  # the shards' samples travel with their results (a later run's win)
+        for stem, source in run_samples(Path(path) if Path(path).is_dir() else Path(path).parent).items():
+            target = out_dir / SAMPLES_DIR / source.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}")
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, target)
+    return write_run(out_dir, merge_results(runs), info)

@@ -42,3 +42,32 @@ def sample_run() -> list[CaseResult]:
             results.append(make_result("npo", "unlearn", level, scale, direct_acc=0.7, contextual_acc=0.8, rr=0.05))
     results.append(make_result("crashy", "edit", "leaf", 10, status="failed"))
     return results
+
+
+def sample_line(
+    probe_id: str,
+    probe_type: str = "direct",
+    *,
+    before: int = 1,
+    after: int = 2,
+    answer_before: int = 1,
+    answer_after: int | None = 2,
+    family: str = "Q+",
+    executed: bool = True,
+) -> dict:
+    """One hand-made line of a samples file (the fields `ksmith.report.samples` writes)."""
+    options = ["Zoukra", "Pibraipun", "Graro", "Nisipem"]
+    expected = answer_before if family == "Q-" else answer_after
+    changed = before != after
+    correct = after == expected
+    return {
+        "id": probe_id, "task": "edit", "type": probe_type, "family": family, "level": "leaf", "hop": 0,
+        "domain": "history", "intervention_id": probe_id.split("/")[0], "held_out": False,
+        "prompt": f"The era of {probe_id.split('/')[0]} is", "prefix": None, "options": options,
+        "answer_before": answer_before, "answer_after": answer_after, "avoid": None, "executed": executed,
+        "loglik_before": {"mcq": [-3.0 + (i == before) for i in range(4)]},
+        "loglik_after": {"mcq": [-3.0 + (i == after) for i in range(4)]},
+        "value_before": {}, "value_after": {},
+        "choice_before": {"mcq": before}, "choice_after": {"mcq": after},
+        "changed": changed, "correct_after": correct, "flip": ("right" if correct else "wrong") if changed else None,
+    }

@@ -80,7 +80,7 @@ def test_run_directory_and_latest_link(tmp_path: Path) -> None:
     assert (tmp_path / "latest").resolve() == second.resolve()
     assert len(read_results(tmp_path / "latest")) == 3
     html = (second / "index.html").read_text()
-    assert html.count("data:image/png;base64,") >= 2 and "<table" in html and "src=\"http" not in html
+    assert html.count("<svg") >= 2 and "<table" in html and "src=\"http" not in html
 
 
 def test_gate_fails_on_a_planted_regression_and_passes_on_an_identical_run() -> None:
