@@ -93,7 +93,7 @@ def merge_runs(run_dirs: Sequence[Path], out_dir: Path) -> Path:
     info = {"merged_from": [Path(path).name if Path(path).is_dir() else str(path) for path in run_dirs]}
     out_dir = Path(out_dir)
     for path in run_dirs:  # the shards' samples travel with their results (a later run's win)
-        for stem, source in run_samples(Path(path) if Path(path).is_dir() else Path(path).parent).items():
+        for source in run_samples(Path(path) if Path(path).is_dir() else Path(path).parent).values():
             target = out_dir / SAMPLES_DIR / source.name
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}")

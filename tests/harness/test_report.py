@@ -153,8 +153,15 @@ def test_cli_merges_shards(tmp_path: Path) -> None:
     results = sample_run()
     a = write_run(tmp_path / "reports" / "shard1", results[::2])
     b = write_run(tmp_path / "reports" / "shard2", results[1::2])
+    from ksmith.report.samples import read_samples, samples_path, write_samples
+    from tests.harness.factory import sample_line
+
+    case = results[0].case_id
+    write_samples(samples_path(a, case), [sample_line("x/direct/0")])
     assert main(["report", str(a), str(b)]) == 0
     merged = (tmp_path / "reports" / "latest").resolve()
+    assert read_samples(samples_path(merged, case)) == [sample_line("x/direct/0")]  # samples travel with the shard
+    assert f'id="case-{case}"' in (merged / "index.html").read_text()
     assert merged.name not in ("shard1", "shard2")
     assert sorted(r.to_json() for r in read_results(merged)) == sorted(r.to_json() for r in results)
     info = json.loads((merged / "leaderboard.json").read_text())["run"]

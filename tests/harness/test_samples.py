@@ -111,14 +111,14 @@ def test_ksmith_show_lists_cases_and_probes_flipped_first(smoke: tuple[Path, Any
     assert not any(row.split()[0] in ("right", "wrong") for row in rows[flipped:])
 
     assert main(["show", str(run), case, "--type", "direct"]) == 0
-    rows = [row for row in capsys.readouterr().out.splitlines() if "edit-leaf" in row]
+    rows = [row for row in capsys.readouterr().out.splitlines() if "edit-leaf-s0-" in row]
     assert len(rows) == sum(1 for line in lines if line["type"] == "direct")
     assert all(" direct " in row for row in rows)
     assert main(["show", str(run), case, "--changed"]) == 0
-    rows = [row for row in capsys.readouterr().out.splitlines() if "edit-leaf" in row]
+    rows = [row for row in capsys.readouterr().out.splitlines() if "edit-leaf-s0-" in row]
     assert len(rows) == sum(1 for line in lines if line["changed"])
     assert main(["show", str(run), case, "--wrong"]) == 0
-    rows = [row for row in capsys.readouterr().out.splitlines() if "edit-leaf" in row]
+    rows = [row for row in capsys.readouterr().out.splitlines() if "edit-leaf-s0-" in row]
     assert len(rows) == sum(1 for line in lines if line["correct_after"] is False)
     assert all(row.split()[-1] == "no" for row in rows)
 
