@@ -589,12 +589,19 @@ class ProgressReporter:
         if reporter is None:
             return
         self.lines.append(line)
+
+        def write() -> None:
+            # a line of its own: end a row of progress dots first (write_line only does that after a path)
+            if getattr(getattr(reporter, "_tw", None), "width_of_current_line", 0):
+                reporter.line("")
+            reporter.write_line(line)
+
         capture = self.config.pluginmanager.get_plugin("capturemanager")
         if capture is not None and self._thread is None:
             with capture.global_and_fixture_disabled():
-                reporter.write_line(line)
+                write()
         else:
-            reporter.write_line(line)
+            write()
 
     def update(self, status: Mapping[str, Any]) -> None:
         """A phase change of the case running in this process (no xdist)."""

@@ -79,7 +79,7 @@ def run_info(run_dir: Path) -> dict[str, Any]:
 
 def regenerate(run_dir: Path) -> Path:
     """Rewrite every file of `run_dir` from its `results.jsonl`."""
-    run_dir = Path(run_dir)
+    run_dir = Path(run_dir).resolve()  # reports/latest -> the run it names (its id titles the page)
     if run_dir.is_file():
         run_dir = run_dir.parent
     results = read_results(run_dir / "results.jsonl")

@@ -45,7 +45,7 @@ def run_dir_of(path: Path) -> Path:
     path = Path(path)
     if not path.exists():
         raise ReportError(f"{path}: no such run; pass a run directory (reports/<run-id>, reports/latest)")
-    run = path.parent if path.is_file() else path
+    run = (path.parent if path.is_file() else path).resolve()  # reports/latest -> the run id it names
     if not (run / "results.jsonl").is_file():
         raise ReportError(f"{run}: not a run directory (it has no results.jsonl); pass reports/<run-id> or reports/latest")
     return run
@@ -145,10 +145,10 @@ def render_probes(run: Path, case: str, probe_filter: ProbeFilter = ProbeFilter(
         ])
     headers = ["flip", "probe", "type", "family", "counted", "prompt", "before", "after", "right answer", "right"]
     table = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
-    flipped = {f: sum(1 for line in lines if line.get("flip") == f) for f in ("right", "wrong")}
+    flipped = {f: sum(1 for line in lines if line.get("flip") == f and line.get("executed")) for f in ("right", "wrong")}
     head = (
-        f"{result.case_id} ({result.status}): {len(lines)} probes, {flipped['right']} flipped right, "
-        f"{flipped['wrong']} flipped wrong (mcq); showing {len(shown)} of {len(kept)} matching"
+        f"{result.case_id} ({result.status}): {len(lines)} probes; of those that count, {flipped['right']} "
+        f"flipped right and {flipped['wrong']} flipped wrong (mcq); showing {len(shown)} of {len(kept)} matching"
     )
     if result.message:
         head += f"\nmessage: {result.message}"

@@ -5,8 +5,11 @@ The best method has the best mean over its cells. How sure that is, against the 
 cells both ran (the cells are the independent units; probes inside one cell are not):
 
 - two or more common cells: the paired per-cell differences, their mean and a 95% t-interval
-  (scipy); "clear" when the interval excludes 0;
-- one common cell: the two values' own 95% intervals; "clear" when they do not overlap;
+  (scipy); "clear" when the interval excludes 0 (when every difference is the same, the interval
+  has no width, and the cells' own intervals decide as below);
+- one common cell: the two values' own 95% intervals; "clear" when they do not overlap (in every
+  common cell);
+- the same value in every common cell: a tie, said so;
 - otherwise (no interval, or a single method): said so, never called clear.
 """
 
@@ -37,6 +40,12 @@ class Best:
     common: int = 0
     wins: int = 0
     verdict: str = "only method"
+    tied: tuple[str, ...] = ()  # methods with exactly the best's values on every cell both ran
+
+    @property
+    def label(self) -> str:
+        """The best method, or every method tied for best ("ft-m = memit")."""
+        return " = ".join((self.method, *self.tied))
 
     @property
     def clear(self) -> bool:
@@ -45,6 +54,8 @@ class Best:
     def how_sure(self) -> str:
         """One sentence a reader can act on."""
         if self.runner_up is None:
+            if self.tied:
+                return f"tie: {self.label} have the same value in every cell"
             return "only method with this metric"
         if self.common == 0:
             return f"no cell in common with {self.runner_up}: not comparable"
@@ -54,6 +65,8 @@ class Best:
         else:
             span = f"ahead by {self.diff:.3f} on {cells}"
         wins = f", better in {self.wins}/{self.common}"
+        if self.verdict == "tie":
+            return f"tied with {self.runner_up}: the same value in {'all ' if self.common > 1 else ''}{cells}"
         if self.verdict == "clear":
             return f"clear: {span}{wins}"
         if self.verdict == "no interval":
@@ -99,8 +112,15 @@ def best_on(rows: Sequence[Row], task: str, metric: str) -> Best | None:
     ranked = sorted(by_method, key=lambda m: (-sign * mean(m), m))
     best = ranked[0]
     cells = by_method[best]
+
+    def same(method: str) -> bool:  # tied: the same cells, the same value in each
+        other = by_method[method]
+        return set(other) == set(cells) and all(other[c][0] == cells[c][0] for c in cells)
+
+    tied = tuple(m for m in ranked[1:] if same(m))
+    ranked = [best] + [m for m in ranked[1:] if m not in tied]
     own_hw = next(iter(cells.values()))[1] if len(cells) == 1 else None
-    out = Best(task, metric, bool(higher), best, mean(best), own_hw, len(cells))
+    out = Best(task, metric, bool(higher), best, mean(best), own_hw, len(cells), tied=tied)
     if len(ranked) == 1:
         return out
     runner = ranked[1]
@@ -111,19 +131,19 @@ def best_on(rows: Sequence[Row], task: str, metric: str) -> Best | None:
     diff = sum(diffs) / len(diffs)
     wins = sum(d > 0 for d in diffs)
     ci: tuple[float, float] | None = None
-    if len(diffs) >= 2:
+    if all(d == 0 for d in diffs):
+        verdict = "tie"  # nothing to rank: say so rather than "ahead by 0.000"
+    elif len(diffs) >= 2:
         from scipy import stats
 
         sd = math.sqrt(sum((d - diff) ** 2 for d in diffs) / (len(diffs) - 1))
         half = float(stats.t.ppf(0.975, len(diffs) - 1)) * sd / math.sqrt(len(diffs))
         ci = (diff - half, diff + half)
         verdict = "clear" if ci[0] > 0 else "within noise"
+        if verdict == "clear" and sd == 0:  # identical differences: a zero-width interval says little,
+            verdict = _apart(cells, by_method[runner], common, sign)  # so each cell's intervals decide
     else:
-        (a, ha), (b, hb) = cells[common[0]], by_method[runner][common[0]]
-        if ha is None or hb is None:
-            verdict = "no interval"
-        else:
-            verdict = "clear" if sign * (a - b) > ha + hb else "within noise"
+        verdict = _apart(cells, by_method[runner], common, sign)
     return Best(
         **{
             **out.__dict__,
@@ -136,6 +156,18 @@ def best_on(rows: Sequence[Row], task: str, metric: str) -> Best | None:
             "verdict": verdict,
         }
     )
+
+
+def _apart(best: dict, runner: dict, common: Sequence[tuple], sign: float) -> str:
+    """"clear" when in every common cell the best's 95% interval lies beyond the runner-up's."""
+    verdict = "clear"
+    for cell in common:
+        (a, ha), (b, hb) = best[cell], runner[cell]
+        if ha is None or hb is None:
+            return "no interval"
+        if not sign * (a - b) > ha + hb:
+            verdict = "within noise"
+    return verdict
 
 
 def summarise(rows: Sequence[Row], metrics: Sequence[str] = HEADLINE) -> dict[str, list[Best]]:

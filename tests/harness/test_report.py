@@ -182,3 +182,39 @@ def test_leaderboard_shows_units_and_executed() -> None:
     assert "n_units,executed" in render_csv([result]).splitlines()[0]
     again = CaseResult.from_json(result.to_json())
     assert again.metrics["q_plus_acc"].n_units == 10
+
+
+def test_summary_names_the_best_method_and_how_sure() -> None:
+    from ksmith.report.summary import summarise
+
+    results = []
+    for level, scale, rome, ftm in (("root", 1, 0.9, 0.8), ("leaf", 1, 0.92, 0.8), ("leaf", 10, 0.88, 0.81)):
+        results.append(make_result("rome", "edit", level, scale, direct_acc=rome, ccr=0.1, contextual_acc=0.9))
+        results.append(make_result("ft-m", "edit", level, scale, direct_acc=ftm, ccr=0.05, contextual_acc=0.9))
+    best = {b.metric: b for b in summarise(build_rows(results))["edit"]}
+    # direct_acc: paired differences 0.10, 0.12, 0.07 over 3 cells; t-interval (t_0.975,2 = 4.303)
+    direct = best["direct_acc"]
+    assert (direct.method, direct.runner_up, direct.common, direct.wins) == ("rome", "ft-m", 3, 3)
+    assert direct.diff == pytest.approx(0.29 / 3)
+    sd = (((0.10 - 0.29 / 3) ** 2 + (0.12 - 0.29 / 3) ** 2 + (0.07 - 0.29 / 3) ** 2) / 2) ** 0.5
+    assert direct.diff_ci[0] == pytest.approx(0.29 / 3 - 4.303 * sd / 3 ** 0.5, rel=1e-3)
+    assert direct.verdict == "clear" and direct.how_sure().startswith("clear")
+    # ccr is lower-is-better: ft-m wins
+    assert best["ccr"].method == "ft-m" and best["ccr"].diff == pytest.approx(0.05)
+    # the same value everywhere is a tie, never "clear", and both methods are named as best
+    tie = best["contextual_acc"]
+    assert tie.label == "ft-m = rome" and tie.runner_up is None and tie.how_sure().startswith("tie")
+    assert not tie.clear
+    # one common cell: the two intervals (+-0.05) decide; 0.9 vs 0.8 are apart only just, 0.9 vs 0.85 are not
+    one = summarise(build_rows([make_result("rome", direct_acc=0.9), make_result("ft-m", direct_acc=0.85)]))
+    assert one["edit"][0].verdict == "within noise"
+
+
+def test_identical_differences_are_judged_by_the_cells_intervals() -> None:
+    from ksmith.report.summary import summarise
+
+    # ahead by exactly 0.04 in both cells: the t-interval has no width; the +-0.05 intervals overlap
+    results = [make_result("rome", "edit", "leaf", k, direct_acc=0.9) for k in (1, 10)]
+    results += [make_result("ft-m", "edit", "leaf", k, direct_acc=0.86) for k in (1, 10)]
+    (direct,) = summarise(build_rows(results))["edit"]
+    assert direct.method == "rome" and direct.verdict == "within noise"
