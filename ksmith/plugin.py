@@ -607,7 +607,7 @@ class ProgressReporter:
         """A phase change of the case running in this process (no xdist)."""
         self.current = dict(status)
         now = self._now()
-        if now - self.last_line >= self.interval:
+        if status.get("phase") and now - self.last_line >= self.interval:  # as a phase starts
             self.last_line = now
             self._write(self.grid.line([self.current], now))
 

@@ -70,12 +70,14 @@ class CaseProgress:
     case_started: float = field(default=0.0)
     stack: list[tuple[str, float]] = field(default_factory=list)
     done: list[tuple[str, float]] = field(default_factory=list)
+    idle_since: float | None = None  # when the last phase ended
 
     def __post_init__(self) -> None:
         self.case_started = self.clock()
 
     def status(self) -> dict[str, Any]:
-        phase, since = self.stack[-1] if self.stack else ("", self.case_started)
+        # between phases: "" since the last one ended (the harness's own steps, pytest's set-up)
+        phase, since = self.stack[-1] if self.stack else ("", self.idle_since or self.case_started)
         return {
             "case": self.case,
             "phase": phase,
@@ -93,11 +95,14 @@ class CaseProgress:
         """Close the innermost phase (`name`, when given, must be open; otherwise nothing happens)."""
         if not self.stack or (name is not None and name not in (n for n, _ in self.stack)):
             return
+        now = self.clock()
         while self.stack:
             current, since = self.stack.pop()
-            self.done.append((current, self.clock() - since))
+            self.done.append((current, now - since))
             if name is None or current == name:
                 break
+        if not self.stack:
+            self.idle_since = now
         self.sink(self.status())
 
     @contextmanager
@@ -197,7 +202,7 @@ class GridProgress:
         """`ksmith progress: 12/144 cases done; gw0 <case> update 1:05 (case 1:40); ...; ETA 0:25:00`."""
         parts = [f"ksmith progress: {self.finished}/{self.total} cases done"]
         for status in sorted(running, key=lambda s: str(s.get("worker", ""))):
-            phase = status.get("phase") or "starting"
+            phase = status.get("phase") or "between phases"
             worker = f"{status['worker']} " if status.get("worker") else ""
             parts.append(
                 f"{worker}{status.get('case')} {phase} {_clock_text(now - float(status.get('phase_started', now)))}"

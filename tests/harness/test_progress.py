@@ -24,7 +24,7 @@ def test_phases_nest_and_library_code_opens_them_through_logging() -> None:
             log.info("computing", extra={PHASE: "key statistics"})
             raise RuntimeError("boom")
     assert [name for name, _ in progress.done] == ["key statistics", "update", "key statistics", "scoring"]
-    assert seen[-1]["phase"] == ""
+    assert seen[-1]["phase"] == "" and seen[-1]["phase_started"] == progress.idle_since  # between phases since then
     log.info("after the case", extra={PHASE: "key statistics"})  # no longer listening
     assert seen[-1]["phase"] == ""
 
