@@ -421,7 +421,7 @@ def geometry_view(results: Sequence[Any]) -> Finding:
         "In weight space, editing rotates the top singular subspaces (with mild scaling) while "
         "unlearning rescales singular directions unevenly.",
         "Per parametric cell, rho = geom_rotation_excess / geom_anisotropy_excess (each relative to a "
-        "random update of the same norm; rho > 1: rotation dominates). Pool log(rho) per task with a "
+        "random update of the same rank and singular values; rho > 1: rotation dominates). Pool log(rho) per task with a "
         "bootstrap over cells. Reproduced if edit's mean log(rho) > unlearning's significantly. Not "
         "reproduced if it is significantly lower. Otherwise inconclusive.",
     )
