@@ -57,6 +57,24 @@ def test_training_is_deterministic(hand_world, tmp_path, monkeypatch):
     assert a.weights_hash == b.weights_hash
 
 
+def test_the_model_does_not_depend_on_the_callers_thread_count(small_world, tmp_path, monkeypatch):
+    """Whichever process trains first fills the cache, at whatever thread count it was given: the
+    model must be the same (tiny-kg-small's width, where two threads split the matrix products)."""
+    import torch
+
+    before = torch.get_num_threads()
+    hashes = []
+    try:
+        for threads in (2, 1):
+            torch.set_num_threads(threads)
+            monkeypatch.setenv("KSMITH_CACHE", str(tmp_path / str(threads)))
+            hashes.append(pretrain(small_world, _quick(max_steps=30), device="cpu").weights_hash)
+            assert torch.get_num_threads() == threads  # the caller's count is given back
+    finally:
+        torch.set_num_threads(before)
+    assert hashes[0] == hashes[1]
+
+
 def test_checkpoint_is_an_ordinary_hf_checkpoint(hand_world, tmp_path, monkeypatch):
     monkeypatch.setenv("KSMITH_CACHE", str(tmp_path / "cache"))
     pretrain(hand_world, _quick(max_steps=10), device="cpu", out=tmp_path / "out")
