@@ -112,14 +112,6 @@ def test_example_passes_against_its_committed_baseline(tmp_path: Path, session_c
     assert out.rstrip().endswith("ksmith ci: PASSED (exit 0)"), out
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "known bug, open: on today's code (new scorer, tokenisation and tiny-kg-small) the example method "
-        "at its committed defaults (lr 1e-2, 20 steps) no longer edits the CI cell (direct_acc 0.0), so the "
-        "planted lr 1e-5 cannot regress from it; the example's defaults need re-choosing off the CI cell"
-    ),
-)
 def test_a_worse_method_fails_with_a_named_regression(tmp_path: Path, session_cache: Path) -> None:
     """A change that makes the method worse (its step size 1,000 times smaller), gated against the
     committed baseline, or against one recorded from the unchanged method when ksmith's code version

@@ -5,7 +5,9 @@ What a ksmith method has to do, and nothing more:
 - in `apply(model, tokenizer, request)`, change the model in place and return an `UpdateResult`
   naming every parameter it may have changed (`touched`); never restore weights, never score;
 - take module names from `ksmith.models.arch.describe(model)`, never from the model's name;
-- be deterministic for a given request (`request.seed`) and keep no state between calls.
+- be deterministic for a given request (`request.seed`) and keep no state between calls;
+- tokenize (prompt, target) pairs with `ksmith.tokens.encode_pair`, the split the scorer scores, so
+  the loss it lowers is the one the probes measure.
 """
 
 from __future__ import annotations
@@ -19,15 +21,17 @@ import torch
 from ksmith.errors import MethodError
 from ksmith.methods import Hparams, Method, UpdateRequest, UpdateResult
 from ksmith.models.arch import describe
+from ksmith.tokens import encode_pair
 
 
 @dataclass(frozen=True)
 class TopMLPHparams(Hparams):
-    """20 Adam steps at 1e-2: on tiny-kg-small (k=1, seeds 1) they bring the loss to 0.05-0.4 and every
-    direct probe to the new object at the leaf and intermediate levels; 10 steps left a leaf edit
-    at loss 6.1 with a third of its direct probes unchanged."""
+    """40 Adam steps at 1e-2, chosen on tiny-kg-small cells the CI gate never runs (edit, k=1, seeds
+    1-8 at the leaf and intermediate levels; the gate's cell is seed 0, leaf): every direct probe of
+    all 16 cells moved to the new object, ccr 0.14 on average. 20 steps left two cells at direct_acc
+    0.67; 20 or 40 steps at 3e-2 also reached 1.0 but with ccr 0.22-0.23 (more collateral change)."""
 
-    steps: int = 20
+    steps: int = 40
     lr: float = 1e-2
 
 
@@ -61,8 +65,7 @@ class TopMLPFinetune(Method):
 
     @staticmethod
     def _nll(model: Any, tokenizer: Any, prompt: str, target: str) -> torch.Tensor:
-        context = tokenizer(prompt)["input_ids"]
-        answer = tokenizer(target, add_special_tokens=False)["input_ids"]
+        context, answer = encode_pair(tokenizer, prompt, target)
         ids = torch.tensor([context + answer], device=next(model.parameters()).device)
         logp = torch.log_softmax(model(input_ids=ids).logits[0, len(context) - 1 : -1].float(), dim=-1)
         return -logp.gather(1, ids[0, len(context) :, None]).mean()
