@@ -291,6 +291,40 @@ class Builder:
             raise FormatError(f"internal: Q+ probe {spec.key} has no new answer")  # pragma: no cover
         self.specs.append(spec)
 
+    def edit_case(
+        self,
+        iv: Intervention,
+        case: str,
+        *,
+        old: Answer,
+        new: Answer,
+        rewrite: tuple[str, str],
+        rephrase: tuple[str, str | None],
+        locality: tuple[str, str | None, Answer | None],
+        locality_pool: str,
+        locality_extra: tuple[Answer, ...] = (),
+    ) -> None:
+        """The probes of one EasyEdit-style case (zsRE, CounterFact's EasyEdit layout): the rewrite
+        prompt (direct, Q+), an optional held-out rephrasing (direct, Q+) and an optional locality
+        prompt (contextual, Q-; its answer is of another relation, so it draws from `locality_pool`).
+
+        rewrite / rephrase: (the source's name for the test, its text, None where absent);
+        locality: (name, text, answer). Each probe is keyed `<case>/<name>`, and `test` is that name.
+        """
+        common = dict(intervention=iv.id, pool=iv.relation, source_case=case)
+        for (test, text), held_out in ((rewrite, False), (rephrase, True)):
+            if text is not None:
+                self.spec(ProbeSpec(key=f"{case}/{test}", probe_type="direct", family="Q+", prompt=text,
+                                    question=text, old=old, new=new, held_out=held_out,
+                                    paraphrase_id=int(held_out), test=test, **common))
+        test, text, answer = locality
+        if text is not None:
+            if answer is None:
+                raise FormatError(f"internal: locality probe {case}/{test} has no answer")  # pragma: no cover
+            self.spec(ProbeSpec(key=f"{case}/{test}", probe_type="contextual", family="Q-", prompt=text,
+                                question=text, old=answer, extra=locality_extra, test=test,
+                                **{**common, "pool": locality_pool}))
+
     # -- building ----------------------------------------------------------------------------------
 
     def _options(self, spec: ProbeSpec, rng: random.Random) -> tuple[list[str], list[tuple[str, ...]]]:

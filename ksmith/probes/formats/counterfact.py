@@ -85,14 +85,8 @@ def _easyedit(builder: Builder, rec: Record) -> None:
         raise rec.error("prompt", f"does not contain the subject {subject!r}")
     case = rec.label
     iv = builder.intervention(f"{NAME}-{case}", subject, NAME, old.text, new.text, [prompt])
-    common = dict(intervention=iv.id, pool=NAME, source_case=case)
-    builder.spec(ProbeSpec(key=f"{case}/rewrite", probe_type="direct", family="Q+", prompt=prompt, question=prompt,
-                           old=old, new=new, test="rewrite", **common))
-    if rephrase is not None:
-        builder.spec(ProbeSpec(key=f"{case}/paraphrase", probe_type="direct", family="Q+", prompt=rephrase,
-                               question=rephrase, old=old, new=new, held_out=True, paraphrase_id=1,
-                               test="paraphrase", **common))
-    if loc is not None:
-        builder.spec(ProbeSpec(key=f"{case}/neighborhood", probe_type="contextual", family="Q-", prompt=loc,
-                               question=loc, old=Answer(loc_answer), extra=(new,),  # type: ignore[arg-type]
-                               test="neighborhood", **{**common, "pool": f"{NAME}:locality"}))
+    builder.edit_case(
+        iv, case, old=old, new=new, rewrite=("rewrite", prompt), rephrase=("paraphrase", rephrase),
+        locality=("neighborhood", loc, None if loc_answer is None else Answer(loc_answer)),
+        locality_pool=f"{NAME}:locality", locality_extra=(new,),
+    )

@@ -23,7 +23,7 @@ distractors come from all of the file's edit answers (and `loc` questions' from 
 from __future__ import annotations
 
 from ksmith.probes.dataset import Dataset
-from ksmith.probes.formats.common import Answer, Builder, FormatError, ProbeSpec, Record, Source
+from ksmith.probes.formats.common import Answer, Builder, FormatError, Record, Source
 
 NAME = "zsre"
 TARGETS = ("alt", "answers")
@@ -64,17 +64,10 @@ def load(source: Source, task: str, target: str | None = None, **_: object) -> D
             old, new = Answer(pred), truth
         case = rec.label
         iv = builder.intervention(f"{NAME}-{case}", subject, NAME, old.text, new.text, [src])
-        common = dict(intervention=iv.id, pool=NAME, source_case=case)
-        builder.spec(ProbeSpec(key=f"{case}/src", probe_type="direct", family="Q+", prompt=src, question=src,
-                               old=old, new=new, test="src", **common))
-        if rephrase is not None:
-            builder.spec(ProbeSpec(key=f"{case}/rephrase", probe_type="direct", family="Q+", prompt=rephrase,
-                                   question=rephrase, old=old, new=new, held_out=True, paraphrase_id=1,
-                                   test="rephrase", **common))
-        if loc is not None:
-            builder.spec(ProbeSpec(key=f"{case}/loc", probe_type="contextual", family="Q-", prompt=loc,
-                                   question=loc, old=Answer(loc_ans), test="loc",  # type: ignore[arg-type]
-                                   **{**common, "pool": f"{NAME}:loc"}))
+        builder.edit_case(
+            iv, case, old=old, new=new, rewrite=("src", src), rephrase=("rephrase", rephrase),
+            locality=("loc", loc, None if loc_ans is None else Answer(loc_ans)), locality_pool=f"{NAME}:loc",
+        )
     builder.info["target"] = target
     builder.info["dropped_empty_alt"] = str(dropped)
     return builder.build()
