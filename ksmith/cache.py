@@ -23,7 +23,11 @@ sees every dependency in one place):
   schema, templates).
 * `scores` (pre-update scores): `scoring.py` and `tokens.py`, the probes package (prompts and
   options) and the models package (tokenizers and loading).
+* `known` (a real model's known set, half an hour for SmolLM2 on 2 CPU cores): what `scores` hangs
+  on, plus the world modules that phrase its questions (`World`, schema, templates).
 * `covariance` (second moment of MLP keys): the methods' covariance and hook code and the architecture table.
+* `samples` (text a real model generated for the covariance statistics): its sampler, in
+  `methods/covariance.py`.
 * `hub` (converted checkpoints): `models/hub.py`.
 * everything else (resume keys, provenance): `CODE_VERSION`, the whole package.
 
@@ -60,7 +64,9 @@ CACHE_PARTS: dict[str, tuple[str, ...]] = {
     ),
     "datasets": ("world/world.py", "world/schema.py", "world/templates.py", "probes"),
     "scores": ("scoring.py", "tokens.py", "probes", "models"),
+    "known": ("world/world.py", "world/schema.py", "world/templates.py", "scoring.py", "tokens.py", "probes", "models"),
     "covariance": ("methods/covariance.py", "methods/nethook.py", "models/arch.py"),
+    "samples": ("methods/covariance.py",),
     "hub": ("models/hub.py",),
 }
 

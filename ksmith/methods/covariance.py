@@ -125,10 +125,11 @@ def sample_corpus(
 def sampled_sequences(model: nn.Module, tokenizer, n: int, length: int, seed: int, batch_size: int) -> list[list[int]]:
     """`sample_corpus`, cached on disk by the whole model's weights and (n, length, seed): MEMIT's
     and AlphaEdit's layers (and ROME's, across layer choices) share one sample instead of
-    generating it again per layer; generation is most of the statistics' cost on a real model."""
+    generating it again per layer; generation is most of the statistics' cost on a real model, so
+    the key holds the version of the sampler alone (`CACHE_PARTS["samples"]`), not of all ksmith."""
     import json
 
-    key = cache.stable_hash("sampled_corpus", weights_hash(model), n, length, seed, cache.CODE_VERSION)
+    key = cache.stable_hash("sampled_corpus", weights_hash(model), n, length, seed, cache.kind_version("samples"))
     path = cache.entry("samples", f"{key}.json")
     with cache.locked(path):
         if path.is_file():

@@ -25,11 +25,11 @@ import json
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ksmith.cache import CODE_VERSION, atomic_write_text, stable_hash
+from ksmith.cache import atomic_write_text, kind_version, stable_hash
 from ksmith.errors import DatasetError
 from ksmith.probes.types import Probe
 from ksmith.world.templates import fill
@@ -80,7 +80,7 @@ class KnownSet:
     model_hash: str
     world_hash: str
     facts: tuple[FactResult, ...]
-    code_version: str = CODE_VERSION
+    code_version: str = field(default_factory=lambda: kind_version("known"))
     #: None: every askable fact was asked; N: only a seeded N facts per (domain, relation, level).
     sample: int | None = None
 
@@ -156,7 +156,7 @@ class KnownSet:
             )
             sample = doc.get("sample")
             known = cls(str(doc["model"]), str(doc["model_hash"]), str(doc["world_hash"]), facts,
-                        str(doc.get("code_version", CODE_VERSION)), None if sample is None else int(sample))
+                        str(doc.get("code_version") or kind_version("known")), None if sample is None else int(sample))
         except (KeyError, TypeError, ValueError) as exc:
             raise DatasetError(f"{path}: malformed known set ({exc})") from None
         if doc.get("hash") is not None and doc["hash"] != known.hash:
@@ -304,8 +304,10 @@ def measure_known(
 
 
 def known_cache_key(model_hash: str, world: World, sample: int | None = None) -> str:
-    """The cache key of a known set: (model weights, world, protocol and rule, sample, code version)."""
-    parts = ("known", model_hash, world.hash, PROTOCOL, KNOWN_RULE, FORMAT_VERSION, CODE_VERSION)
+    """The cache key of a known set: (model weights, world, protocol and rule, sample, and the version of
+    the code that asks the questions, `kind_version("known")`: measuring SmolLM2's costs half an hour
+    on two CPU cores, so an edit to a metric or a method must not throw it away)."""
+    parts = ("known", model_hash, world.hash, PROTOCOL, KNOWN_RULE, FORMAT_VERSION, kind_version("known"))
     return stable_hash(*parts) if sample is None else stable_hash(*parts, sample)
 
 
