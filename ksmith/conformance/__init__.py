@@ -9,7 +9,8 @@ For each method, each task it supports ("edit", "unlearn") and each weight layou
 Llama `Linear`) it checks: weights stay finite; only the tensors the method declares in
 `UpdateResult.touched` change; the same request and seed give bitwise identical weights; a
 method's result does not depend on what ran before it in the process (two single updates applied
-to fresh copies in either order give identical results); an empty request changes nothing; and a
-parametric method does change something. The checks are plain functions in
+to fresh copies in either order give identical results); an empty request changes nothing; a
+parametric method does change something; and `prepare(model, tokenizer)`, which the harness calls
+before every case, returns timings and changes no weight. The checks are plain functions in
 `ksmith.conformance.checks`, so other test suites can call them too.
 """

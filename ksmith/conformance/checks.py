@@ -75,6 +75,20 @@ def check_changes_something(method: str, task: str, layout: str) -> Applied:
     return applied
 
 
+def check_prepare(method: str, task: str, layout: str) -> None:
+    """The harness calls `prepare(model, tokenizer)` before every case (to time the key statistics
+    apart): it must take exactly those arguments, return float timings, and change no weight."""
+    model = toy.tiny_model(layout)
+    before = toy.state(model)
+    timings = get_method(method).prepare(model, toy.tokenizer())
+    where = _where(method, task, layout)
+    assert isinstance(timings, dict), f"{where}: prepare returned {type(timings).__name__}, not a dict of timings"
+    bad = {k: v for k, v in timings.items() if not isinstance(k, str) or not isinstance(v, (int, float))}
+    assert not bad, f"{where}: prepare's timings must map names to seconds, got {bad}"
+    changed = toy.changed(before, model)
+    assert not changed, f"{where}: prepare changed weights {sorted(changed)}"
+
+
 def _same(a: Applied, b: Applied) -> list[str]:
     after_a, after_b = a.after(), b.after()
     differ = [n for n in after_a if not torch.equal(after_a[n], after_b[n])]
@@ -119,4 +133,5 @@ CHECKS = {
     "deterministic": check_deterministic,
     "order_independent": check_order_independent,
     "empty_request": check_empty_request,
+    "prepare": check_prepare,
 }

@@ -88,8 +88,8 @@ class AlphaEdit(MEMIT):
         threshold = PUBLISHED[published_family(arch)][10]
         return AlphaEditHparams(**published_fields(arch, PUBLISHED), null_threshold=threshold)
 
-    def prepare(self, model: Any, tokenizer: Any, arch: Architecture, hp: Any,
-                request: UpdateRequest, layer: int, moment: torch.Tensor) -> torch.Tensor:
+    def layer_state(self, model: Any, tokenizer: Any, arch: Architecture, hp: Any,
+                    request: UpdateRequest, layer: int, moment: torch.Tensor) -> torch.Tensor:
         preserved = moment
         extra = retain_moment(model, tokenizer, arch.mlp_out_module(layer), request)
         if extra is not None:

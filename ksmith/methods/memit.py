@@ -123,8 +123,8 @@ class MEMIT(Method):
         check_layers(arch, layers)
         return layers
 
-    def prepare(self, model: Any, tokenizer: Any, arch: Architecture, hp: Any,
-                request: UpdateRequest, layer: int, moment: torch.Tensor) -> Any:
+    def layer_state(self, model: Any, tokenizer: Any, arch: Architecture, hp: Any,
+                    request: UpdateRequest, layer: int, moment: torch.Tensor) -> Any:
         """Per-layer state the solve needs besides C (AlphaEdit: the null-space projector)."""
         return None
 
@@ -197,7 +197,7 @@ class MEMIT(Method):
             )
             resid = self.value_shift(model, tokenizer, arch, layer, targets, hp, (z - h) / (len(layers) - idx))
             moment = stats[layer].moment.to(keys.device)  # float64: every solve runs in float64
-            state = self.prepare(model, tokenizer, arch, hp, request, layer, moment)
+            state = self.layer_state(model, tokenizer, arch, hp, request, layer, moment)
             update_t = self.solve(hp, moment, keys, resid, state)
             add_to_weight(model, arch.mlp_out_weight(layer), update_t.t(), arch.conv1d)  # cast once
         return UpdateResult(
