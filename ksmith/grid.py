@@ -11,10 +11,13 @@ Presets (what `--ksmith-grid` picks before any explicit option overrides a field
              proves the pipeline works, not what the methods can do on the real model.
 - `default`: the default world (all four domains), every method, all three levels, k = 1, 10, 100.
 - `full`:    a larger world, all levels, k = 1 ... 10,000, three seeds.
-- `real`:    the real world of true facts (`ksmith.world.real`), the real pretrained models ksmith
-             can load (`REAL_MODELS`: SmolLM2-135M, and Gemma 3 270M once its spec exists), every
-             method, levels intermediate and leaf (the real world states no fact on a root), k = 1,
-             10, 100; each model's interventions are drawn from the facts it knows.
+- `real`:    the real world of true facts (`ksmith.world.real`), SmolLM2-135M (the first of
+             `REAL_MODELS`; add `gemma3-270m` with `--ksmith-models`), every method, levels
+             intermediate and leaf (the real world states no fact on a root), k = 1 and 10; each
+             model's interventions are drawn from the facts it knows. Not k=100: SmolLM2 knows
+             enough non-interfering leaf facts for it but only 62 intermediate ones, and the grid is
+             sized to finish on a 2-core CPU (its time is in the README); ask for k=100 with
+             `--ksmith-levels leaf --ksmith-scales 100`.
 
 - `findings`: the grid of the committed findings report (`make findings`): `tiny-kg-small` on the
              small world, all three levels, k = 1, 4, 16, 64, on `FINDINGS_SEEDS`.
@@ -254,7 +257,7 @@ PRESETS: dict[str, GridSpec] = {
         scales=(1, 4, 16, 64), seeds=FINDINGS_SEEDS, world_size="small",
     ),
     "real": GridSpec(
-        preset="real", models=REAL_MODELS[:1], levels=("intermediate", "leaf"), scales=(1, 10, 100), world="real"
+        preset="real", models=REAL_MODELS[:1], levels=("intermediate", "leaf"), scales=(1, 10), world="real"
     ),
 }
 
