@@ -11,8 +11,8 @@ Presets (what `--ksmith-grid` picks before any explicit option overrides a field
              proves the pipeline works, not what the methods can do on the real model.
 - `default`: the default world (all four domains), every method, all three levels, k = 1, 10, 100.
 - `full`:    a larger world, all levels, k = 1 ... 10,000, three seeds.
-- `real`:    the real world of true facts (`ksmith.world.real`), SmolLM2-135M (the first of
-             `REAL_MODELS`; add `gemma3-270m` with `--ksmith-models`), every method, levels
+- `real`:    the real world of true facts (`ksmith.world.real`), the real pretrained models ksmith
+             has specs for (`REAL_MODELS`: SmolLM2-135M and Gemma 3 270M), every method, levels
              intermediate and leaf (the real world states no fact on a root), k = 1 and 10; each
              model's interventions are drawn from the facts it knows. Not k=100: SmolLM2 knows
              enough non-interfering leaf facts for it but only 62 intermediate ones, and the grid is
