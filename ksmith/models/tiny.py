@@ -9,8 +9,9 @@ The model is an ordinary Hugging Face checkpoint: `GPT2LMHeadModel` plus a word-
 can produce. One word = one token, so an entity name is one token and a subject's "last token" is the
 name itself. Text is lower-cased (NFKC) so sentence-initial capitals never become unknown words.
 
-Training is deterministic for a seed on a given machine and device, and cached under `cache_root()/models/<key>`, keyed by the world
-hash, the config and the code version; a second request loads in well under a second (~60 ms).
+Training is deterministic for a seed on a given machine and device (on one CPU thread, see
+`_one_cpu_thread`), and cached under `cache_root()/models/<key>`, keyed by the world hash, the config
+and the code version; a second request loads in well under a second (~60 ms).
 
 Measured on the default world (seed 0: 2,204 facts, 18,698 corpus lines, 1,350-word vocabulary), one
 torch thread on a 2-core machine shared with five other jobs (load average ~8):
