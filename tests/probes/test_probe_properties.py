@@ -20,6 +20,7 @@ from ksmith.probes.types import Probe
 from ksmith.world import LEVELS, World, build_world
 from ksmith.world.strategies import worlds
 from ksmith.world.templates import keyword
+from probes.oracle import right
 
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -65,20 +66,7 @@ class Oracle:
                 return ("fact", m.group("s"), r)
         raise AssertionError(prompt)
 
-    @staticmethod
-    def right(world: World, asked: tuple, choice: str) -> bool:
-        kind = asked[0]
-        if kind == "fact":
-            return world.object_of(asked[1], asked[2]) == choice
-        if kind == "compose":
-            mid = world.object_of(asked[1], asked[2])
-            return mid is not None and world.object_of(mid, asked[3]) == choice
-        if kind == "reverse":
-            return world.object_of(choice, asked[2]) == asked[1]
-        if kind == "compare":
-            mine = world.object_of(asked[1], asked[2])
-            return mine is not None and choice != asked[1] and world.object_of(choice, asked[2]) == mine
-        raise AssertionError(kind)
+    right = staticmethod(right)
 
 
 def check_dataset(world: World, ds: Dataset) -> None:

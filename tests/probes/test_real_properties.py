@@ -17,6 +17,7 @@ from ksmith.probes.types import Intervention, Probe
 from ksmith.world import World
 from ksmith.world.real import load_real_world
 from ksmith.world.templates import keyword
+from probes.oracle import right
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -70,18 +71,7 @@ class RealOracle:
                     out.append(("fact", s, r))
         return out
 
-    @staticmethod
-    def right(world: World, asked: tuple, choice: str) -> bool:
-        kind = asked[0]
-        if kind == "fact":
-            return world.object_of(asked[1], asked[2]) == choice
-        if kind == "compose":
-            mid = world.object_of(asked[1], asked[2])
-            return mid is not None and world.object_of(mid, asked[3]) == choice
-        if kind == "reverse":
-            return world.object_of(choice, asked[2]) == asked[1]
-        mine = world.object_of(asked[1], asked[2])
-        return mine is not None and choice != asked[1] and world.object_of(choice, asked[2]) == mine
+    right = staticmethod(right)
 
 
 params = st.tuples(st.sampled_from(("edit", "unlearn")), st.sampled_from(("leaf", "intermediate")),
