@@ -1,5 +1,5 @@
 """One bench case per imported format (`--ksmith-dataset NAME=PATH`), with tiny-kg-small (trained
-briefly, see `conftest.small_model`) and FT-M, in a separate pytest process: the cases run, the
+briefly, see `tests/conftest.py`'s `toy_model`) and FT-M, in a separate pytest process: the cases run, the
 leaderboard groups them by dataset, and each carries the authors' metrics of its format."""
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ FILES = {
 
 
 def test_one_bench_case_per_format(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, small_model: tuple[Path, Path]
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, toy_model: tuple[Path, Path]
 ) -> None:
-    cache, checkpoint = small_model
+    cache, checkpoint = toy_model
     monkeypatch.setenv("KSMITH_CACHE", str(cache))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
