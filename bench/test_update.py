@@ -4,7 +4,7 @@ the metrics, record the `CaseResult`, then hold the method to its contract.
 Every parametric cell also records drift on untouched facts (`drift_kl`, `drift_cka`, per layer from
 the edited one up), weight geometry against the rank-matched null (`geom_*`) and the update's cost
 (`peak_mem_mb` reset before the update, `params_touched`); their own cost is the `drift_s` timing
-(two forward passes over at most 128 short prompts).
+(two forward passes over at most 128 short prompts) and the `geometry_s` timing.
 
 Parametrised over the grid by the ksmith plugin (`ksmith_case`); select with `-k`, e.g.
 `pytest bench -k "rome and leaf"`. Under `--ksmith-mode sequential` the k interventions arrive in
@@ -61,6 +61,7 @@ def test_update(record_case, ksmith_case, ksmith_harness, world, model, method, 
     metrics.update(meter.metrics(results, scale=ksmith_case.scale))
     metrics.pop("update_s", None)  # update_s and score_s are timings here
     record_case.timings["drift_s"] = meter.drift_s
+    record_case.timings["geometry_s"] = meter.geometry_s
     record_case.provenance["peak_mem_scope"] = "case" if meter.peak_reset else "process"
     record_case.record(metrics, n_probes=len(dataset.probes))
     with ksmith_progress.phase("samples"):

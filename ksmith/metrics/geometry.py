@@ -33,14 +33,55 @@ from ksmith.metrics.record import Metric
 TOP_K = 8
 
 
+@dataclass(frozen=True)
+class TopSpectrum:
+    """The top singular triplets of one matrix: values (descending), left and right bases as columns."""
+
+    values: torch.Tensor
+    left: torch.Tensor
+    right: torch.Tensor
+
+
+#: Below this fraction of the largest singular value, a Gram eigenvalue is too close to rounding to
+#: give its singular vector: `top_spectrum` then takes the full SVD instead.
+GRAM_FLOOR = 1e-6
+
+
+def top_spectrum(w: torch.Tensor, top: int = TOP_K) -> TopSpectrum:
+    """The top-`top` singular triplets of `w`, in float64, from the eigendecomposition of its smaller Gram matrix.
+
+    Why not a full SVD: geometry needs only the top few triplets, but of every matrix a method
+    touches, and fine-tuning or unlearning touches all of them (60 on SmolLM2-135M, three
+    spectra each). On a 576 x 1536 matrix, one thread, `eigh(W Wᵀ)` takes about a quarter of the time
+    of `torch.linalg.svd` (0.09 s against 0.38 s). Squaring costs precision only far down the spectrum;
+    where a wanted singular value is below `GRAM_FLOOR` x the largest, the full SVD is used.
+    """
+    m = w.detach().double()
+    rows, cols = m.shape
+    k = min(top, rows, cols)
+    wide = rows <= cols
+    gram = m @ m.T if wide else m.T @ m
+    eigenvalues, vectors = torch.linalg.eigh(gram)  # ascending
+    values = eigenvalues.flip(0)[:k].clamp_min(0.0).sqrt()
+    if k == 0 or float(values[-1]) <= GRAM_FLOOR * float(values[0]):
+        u, s, vh = torch.linalg.svd(m, full_matrices=False)
+        return TopSpectrum(s[:k], u[:, :k], vh[:k].T)
+    near = vectors.flip(1)[:, :k]
+    far = (m.T @ near if wide else m @ near) / values
+    return TopSpectrum(values, near, far) if wide else TopSpectrum(values, far, near)
+
+
+def spectrum_ratios(before: TopSpectrum, after: TopSpectrum) -> torch.Tensor:
+    """σ'_i / σ_i over the top singular values (σ_i = 0 directions are left out)."""
+    keep = before.values > 0
+    return after.values[keep] / before.values[keep]
+
+
 def singular_value_ratios(
     before: torch.Tensor, after: torch.Tensor, top: int = TOP_K
 ) -> torch.Tensor:
     """σ'_i / σ_i for the top `top` singular values (σ_i = 0 directions are left out)."""
-    s0 = torch.linalg.svdvals(before.double())[:top]
-    s1 = torch.linalg.svdvals(after.double())[:top]
-    keep = s0 > 0
-    return s1[keep] / s0[keep]
+    return spectrum_ratios(top_spectrum(before, top), top_spectrum(after, top))
 
 
 def anisotropy(ratios: torch.Tensor) -> float:
@@ -62,22 +103,17 @@ def principal_angles(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.flip(torch.arccos(cosines), dims=(0,))
 
 
-def top_subspaces(
-    w: torch.Tensor, top: int = TOP_K
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(left, right) orthonormal bases of the top-`top` singular subspaces of `w`."""
-    u, _, vh = torch.linalg.svd(w.double(), full_matrices=False)
-    return u[:, :top], vh[:top].T
+def spectrum_rotation(before: TopSpectrum, after: TopSpectrum) -> float:
+    """Mean principal angle (degrees) over the left and right top singular subspaces."""
+    angles = torch.cat([principal_angles(before.left, after.left), principal_angles(before.right, after.right)])
+    return math.degrees(float(angles.mean()))
 
 
 def rotation_degrees(
     before: torch.Tensor, after: torch.Tensor, top: int = TOP_K
 ) -> float:
     """Mean principal angle (degrees) over the left and right top-`top` singular subspaces."""
-    l0, r0 = top_subspaces(before, top)
-    l1, r1 = top_subspaces(after, top)
-    angles = torch.cat([principal_angles(l0, l1), principal_angles(r0, r1)])
-    return math.degrees(float(angles.mean()))
+    return spectrum_rotation(top_spectrum(before, top), top_spectrum(after, top))
 
 
 @dataclass(frozen=True)
@@ -98,10 +134,13 @@ RANK_TOL = 1e-10
 
 def update_rank(delta: torch.Tensor, tol: float = RANK_TOL) -> int:
     """Numerical rank of an update: singular values above `tol` x the largest."""
-    s = torch.linalg.svdvals(delta.double())
-    if s.numel() == 0 or float(s[0]) == 0.0:
+    return _rank(torch.linalg.svdvals(delta.double()), tol)
+
+
+def _rank(singular_values: torch.Tensor, tol: float = RANK_TOL) -> int:
+    if singular_values.numel() == 0 or float(singular_values[0]) == 0.0:
         return 0
-    return int((s > tol * s[0]).sum())
+    return int((singular_values > tol * singular_values[0]).sum())
 
 
 def _random_orthonormal(rows: int, cols: int, gen: torch.Generator) -> torch.Tensor:
@@ -114,8 +153,8 @@ def _random_orthonormal(rows: int, cols: int, gen: torch.Generator) -> torch.Ten
 def random_update(delta: torch.Tensor, seed: int) -> torch.Tensor:
     """A random update with the rank and singular values of `delta`: U_r diag(σ) V_rᵀ, random U_r, V_r."""
     d = delta.detach().double().cpu()
-    u, s, vh = torch.linalg.svd(d, full_matrices=False)
-    rank = update_rank(d)
+    s = torch.linalg.svdvals(d)
+    rank = _rank(s)
     gen = torch.Generator().manual_seed(seed)
     if rank == 0:
         return torch.zeros_like(d)
@@ -142,13 +181,14 @@ def matrix_geometry(
     delta = float(torch.linalg.matrix_norm(w1 - w0))
     w_rand = w0 + random_update(w1 - w0, int(stable_hash("geometry", name, seed), 16) % (2**63))
     base = float(torch.linalg.matrix_norm(w0))
+    s0, s1, s_rand = top_spectrum(w0, top), top_spectrum(w1, top), top_spectrum(w_rand, top)
     return MatrixGeometry(
         name=name,
         relative_norm=delta / base if base else math.inf,
-        rotation=rotation_degrees(w0, w1, top),
-        anisotropy=anisotropy(singular_value_ratios(w0, w1, top)),
-        rotation_random=rotation_degrees(w0, w_rand, top),
-        anisotropy_random=anisotropy(singular_value_ratios(w0, w_rand, top)),
+        rotation=spectrum_rotation(s0, s1),
+        anisotropy=anisotropy(spectrum_ratios(s0, s1)),
+        rotation_random=spectrum_rotation(s0, s_rand),
+        anisotropy_random=anisotropy(spectrum_ratios(s0, s_rand)),
     )
 
 

@@ -17,6 +17,7 @@ from ksmith.metrics.geometry import (
     principal_angles,
     random_update,
     singular_value_ratios,
+    top_spectrum,
     update_rank,
 )
 
@@ -141,6 +142,26 @@ def test_principal_angles_zero_for_identical_and_right_angle_for_orthogonal() ->
     e = torch.eye(4)
     right = torch.full((2,), math.pi / 2, dtype=torch.float64)
     assert torch.allclose(principal_angles(e[:, :2], e[:, 2:]), right)
+
+
+@pytest.mark.parametrize("shape", [(30, 70), (70, 30)])
+@pytest.mark.parametrize("rank", [None, 3])
+def test_top_spectrum_matches_the_full_svd(shape: tuple[int, int], rank: int | None) -> None:
+    """The Gram route gives the SVD's top values and subspaces, wide or tall; a rank-deficient matrix
+    (its 4th-8th singular values are 0, below the Gram floor) falls back to the SVD itself."""
+    gen = torch.Generator().manual_seed(6)
+    w = torch.randn(*shape, generator=gen, dtype=torch.float64)
+    if rank is not None:
+        w = torch.randn(shape[0], rank, generator=gen, dtype=torch.float64) @ torch.randn(
+            rank, shape[1], generator=gen, dtype=torch.float64
+        )
+    u, s, vh = torch.linalg.svd(w, full_matrices=False)
+    top = top_spectrum(w, 8)
+    assert top.values.shape == (8,) and top.left.shape == (shape[0], 8) and top.right.shape == (shape[1], 8)
+    assert torch.allclose(top.values, s[:8], rtol=1e-10, atol=1e-10)
+    known = 8 if rank is None else rank  # singular vectors of a zero singular value are arbitrary
+    assert torch.allclose(principal_angles(top.left[:, :known], u[:, :known]), torch.zeros(known, dtype=torch.float64), atol=1e-6)
+    assert torch.allclose(principal_angles(top.right[:, :known], vh[:known].T), torch.zeros(known, dtype=torch.float64), atol=1e-6)
 
 
 def test_uniform_rescale_has_no_rotation_and_no_anisotropy() -> None:
