@@ -176,6 +176,15 @@ _FINGERPRINT_CHUNK = 1 << 24
 _INT_VIEW = {1: "int8", 2: "int16", 4: "int32", 8: "int64"}
 
 
+def _raw_bits(tensor: Any) -> Any:
+    """`tensor`'s bits as integers of its element size: -0.0 differs from 0.0 and NaN equals itself."""
+    import torch
+
+    if tensor.dtype == torch.bool:
+        tensor = tensor.to(torch.uint8)
+    return tensor.view(getattr(torch, _INT_VIEW[tensor.element_size()]))
+
+
 def fingerprint(tensor: Any) -> Any:
     """A content fingerprint of one tensor, computed where it lives: a length-2 int64 tensor.
 
@@ -187,14 +196,11 @@ def fingerprint(tensor: Any) -> Any:
     """
     import torch
 
-    flat = tensor.detach().reshape(-1)
-    if flat.dtype == torch.bool:
-        flat = flat.to(torch.uint8)
-    bits = flat.view(getattr(torch, _INT_VIEW[flat.element_size()]))
-    total = torch.zeros(2, dtype=torch.int64, device=flat.device)
+    bits = _raw_bits(tensor.detach().reshape(-1))
+    total = torch.zeros(2, dtype=torch.int64, device=bits.device)
     for start in range(0, bits.numel(), _FINGERPRINT_CHUNK):
         part = bits[start : start + _FINGERPRINT_CHUNK].to(torch.int64)
-        index = torch.arange(start, start + part.numel(), dtype=torch.int64, device=flat.device)
+        index = torch.arange(start, start + part.numel(), dtype=torch.int64, device=bits.device)
         weights = (index * 2654435761 + 97531) % 2147483647 * 2 + 1
         total[0] += part.sum()
         total[1] += (part * weights).sum()
@@ -219,6 +225,19 @@ class HostCopy:
             self.host[name] = param.detach().to("cpu", copy=True)
             self.fingerprints[name] = fingerprint(param)
             self.trainable[name] = param.requires_grad
+
+    def same(self, name: str, tensor: Any) -> bool:
+        """Whether `tensor` holds the copied parameter `name` bit for bit.
+
+        On the CPU the host copy sits beside the tensor, and comparing the raw bits directly is one
+        read of each (about 40x cheaper than fingerprinting SmolLM2's 135 M weights, a pass of int64
+        arithmetic); elsewhere the on-device fingerprints are compared, so nothing crosses to the host.
+        """
+        import torch
+
+        if tensor.device.type == "cpu":
+            return torch.equal(_raw_bits(tensor.detach()), _raw_bits(self.host[name]))
+        return torch.equal(fingerprint(tensor).cpu(), self.fingerprints[name].cpu())
 
     def case(self) -> CaseSnapshot:
         """A per-case view: what changed since the copy, restore, verify."""
@@ -278,7 +297,7 @@ class CaseSnapshot:
             original = self.copy.host.get(name)
             if original is None or original.shape != tensor.shape or original.dtype != tensor.dtype:
                 differ.append(name)
-            elif not torch.equal(fingerprint(tensor).cpu(), self.copy.fingerprints[name].cpu()):
+            elif not self.copy.same(name, tensor):
                 differ.append(name)
         differ.extend(name for name in self.copy.host if name not in params)
         return differ
@@ -311,9 +330,6 @@ class CaseSnapshot:
         import torch
 
         params = dict(_bare(model).named_parameters())
-        differ = [
-            name for name in self.restored
-            if not torch.equal(fingerprint(params[name]).cpu(), self.copy.fingerprints[name].cpu())
-        ]
+        differ = [name for name in self.restored if not self.copy.same(name, params[name])]
         if differ:
             raise RestoreError(f"{len(differ)} tensor(s) differ from the host copy after the restore: {differ}")

@@ -106,6 +106,22 @@ def test_fingerprint_sees_a_one_bit_change(dtype):
     assert torch.equal(fingerprint(tensor), before)
 
 
+def test_host_copy_sees_a_one_bit_change_and_the_sign_of_zero():
+    """On the CPU `HostCopy.same` compares raw bits: a flipped mantissa bit differs, and so does -0.0
+    against 0.0, which `torch.equal` on the float values would call equal."""
+    from ksmith.models.snapshot import HostCopy
+
+    model = torch.nn.Linear(4, 4)
+    with torch.no_grad():
+        model.bias.zero_()
+    copy = HostCopy(model)
+    assert copy.same("weight", model.weight) and copy.same("bias", model.bias)
+    with torch.no_grad():
+        model.weight.view(torch.int32)[1, 2] ^= 1
+        model.bias.neg_()
+    assert not copy.same("weight", model.weight) and not copy.same("bias", model.bias)
+
+
 def test_host_copy_restores_only_what_changed_and_verifies():
     from ksmith.models.snapshot import HostCopy, RestoreError
 
