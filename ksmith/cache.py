@@ -22,7 +22,8 @@ sees every dependency in one place):
 * `datasets`: the probes package (the generator) and the world modules it calls (`World.apply`,
   schema, templates).
 * `scores` (pre-update scores): `scoring.py` and `tokens.py`, the probes package (prompts and
-  options) and the models package (tokenizers and loading).
+  options) and the modules that load a model and its tokenizer (`MODEL_LOADING`; not the snapshot,
+  the CLIs or the oracle: the weights themselves are in the key through their hash).
 * `known` (a real model's known set, half an hour for SmolLM2 on 2 CPU cores): what `scores` hangs
   on, plus the world modules that phrase its questions (`World`, schema, templates).
 * `covariance` (second moment of MLP keys): the methods' covariance and hook code and the architecture table.
@@ -57,14 +58,20 @@ VERSIONED_PACKAGES: tuple[str, ...] = ("torch", "transformers")
 
 #: Cache kind -> the ksmith source parts (files or packages, relative to the package) its entries
 #: depend on; see the module docstring for why each part is there.
+#: The modules that turn a model spec into weights on a device and a tokenizer.
+MODEL_LOADING: tuple[str, ...] = (
+    "models/__init__.py", "models/zoo.py", "models/hub.py", "models/loaded.py", "models/device.py",
+    "models/arch.py", "models/tiny.py",
+)
+
 CACHE_PARTS: dict[str, tuple[str, ...]] = {
     "models": (
         "world/world.py", "world/schema.py", "world/templates.py", "world/corpus.py", "models/tiny.py",
         "scoring.py", "tokens.py",
     ),
     "datasets": ("world/world.py", "world/schema.py", "world/templates.py", "probes"),
-    "scores": ("scoring.py", "tokens.py", "probes", "models"),
-    "known": ("world/world.py", "world/schema.py", "world/templates.py", "scoring.py", "tokens.py", "probes", "models"),
+    "scores": ("scoring.py", "tokens.py", "probes", *MODEL_LOADING),
+    "known": ("world/world.py", "world/schema.py", "world/templates.py", "scoring.py", "tokens.py", "probes", *MODEL_LOADING),
     "covariance": ("methods/covariance.py", "methods/nethook.py", "models/arch.py"),
     "samples": ("methods/covariance.py",),
     "hub": ("models/hub.py",),

@@ -49,6 +49,18 @@ def test_a_kind_ignores_changes_to_parts_it_does_not_depend_on(package_copy: Pat
     assert cache.code_version(*cache.CACHE_PARTS["models"], root=package_copy) != models
 
 
+def test_a_known_set_survives_a_snapshot_change_but_not_a_loader_change(package_copy: Path) -> None:
+    """Measuring SmolLM2's known set costs minutes: the harness's snapshot is not part of it (the
+    weights are in its key by hash), the code that loads the model is."""
+    known = cache.code_version(*cache.CACHE_PARTS["known"], root=package_copy)
+    for name, moves in (("snapshot.py", False), ("hub.py", True)):
+        path = package_copy / "models" / name
+        path.write_text(path.read_text() + f"\n# {name} change\n")
+        cache._code_version.cache_clear()
+        assert (cache.code_version(*cache.CACHE_PARTS["known"], root=package_copy) != known) is moves, name
+    cache._code_version.cache_clear()
+
+
 def test_code_version_holds_the_torch_and_transformers_versions(package_copy: Path, monkeypatch) -> None:
     base = cache.code_version(root=package_copy)
     monkeypatch.setattr(cache, "_package_versions", lambda: {"torch": "0.0", "transformers": "0.0"})
