@@ -10,7 +10,7 @@ BENCH_WORKERS ?= 2
 BENCH_ARGS ?=
 PYTEST := HF_HUB_OFFLINE=1 $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: bench smoke findings test test-all smollm2 gemma3 gpu-check peer perf example-baseline real-world clean-venv
+.PHONY: bench smoke findings findings-real test test-all smollm2 gemma3 gpu-check peer perf example-baseline real-world clean-venv
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -36,6 +36,20 @@ findings: $(STAMP)
 	$(PYTEST) bench -m findings -n $(BENCH_WORKERS) --ksmith-grid findings --ksmith-report-dir $(FINDINGS_DIR) \
 	  --ksmith-methods rome,memit,alphaedit,ft-m,lora,grad-ascent,grad-diff,npo,simnpo,rmu,relearn $(BENCH_ARGS)
 	$(BIN)/ksmith findings $(FINDINGS_DIR)/latest
+
+# The paper's findings on the real models: SmolLM2-135M and Gemma 3 270M on the real world, both
+# tasks, intermediate and leaf, k = 1, 10, 100, three intervention seeds (`findings-real` preset),
+# the paper's methods (AlphaEdit, ReLearn, LoRA) unless FINDINGS_REAL_METHODS names more; then the
+# report, per model, with the committed tiny-kg report's verdicts beside them. Days on a 2-core CPU:
+# split it with BENCH_ARGS="--ksmith-shard i/n", merge the shards with `ksmith report A/ B/ ...`, and
+# run the last line on the merged run (README, "Findings").
+FINDINGS_REAL_DIR ?= reports/findings-real
+FINDINGS_REAL_METHODS ?= alphaedit,relearn,lora
+FINDINGS_TINY ?= reports/findings/20261127T181213Z-0da3
+findings-real: $(STAMP) smollm2 gemma3
+	$(PYTEST) bench -m findings -n $(BENCH_WORKERS) --ksmith-grid findings-real --ksmith-report-dir $(FINDINGS_REAL_DIR) \
+	  --ksmith-methods $(FINDINGS_REAL_METHODS) $(BENCH_ARGS)
+	$(BIN)/ksmith findings $(FINDINGS_REAL_DIR)/latest --compare $(FINDINGS_TINY)
 
 # The test suite and every registered method's conformance suite, on both layouts (GPT-2, Llama).
 # Cases marked slow (real pretraining of oracles, smollm2) run with `make test-all`; the browser

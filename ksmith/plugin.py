@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 #: Option name (after --ksmith-) -> (help, default when neither the option nor the ini key is set;
 #: None = the grid preset decides).
 OPTIONS: dict[str, tuple[str, str | None]] = {
-    "grid": ("grid preset: smoke, default, full, findings or real (other options override its fields)", "default"),
+    "grid": ("grid preset: smoke, default, full, findings, real or findings-real (other options override its fields)", "default"),
     "models": ("comma-separated model specs (tiny-kg, tiny-kg-small, hf:<path>, smollm2-135m); NAME=SPEC names one", None),
     "methods": ("comma-separated method names, or 'all' (every registered method)", None),
     "tasks": ("comma-separated tasks: edit, unlearn", None),

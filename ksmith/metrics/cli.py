@@ -7,6 +7,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ksmith.errors import KsmithError
+
 log = logging.getLogger(__name__)
 
 
@@ -24,6 +26,12 @@ def _run_world(run: Path, world_path: str | None, sizes: list[str], seed: int) -
         return load_world(world_path)
     results = read_results(run)
     wanted = {r.provenance.get("world_hash") for r in results} - {None}
+    if any((r.provenance.get("world") or {}).get("source") == "real" for r in results):
+        from ksmith.world.real import load_real_world
+
+        world = load_real_world()
+        if not wanted or world.hash in wanted:
+            return world
     specs = []
     for r in results:
         spec = r.provenance.get("world") or {}
@@ -54,10 +62,16 @@ def _findings(args: argparse.Namespace) -> int:
         if args.no_world
         else _run_world(run, args.world, args.sizes.split(","), args.seed)
     )
-    command = f"ksmith findings {args.run}" + (
-        f" --world {args.world}" if args.world else ""
+    compare = [Path(other) for other in args.compare]
+    for other in compare:
+        if not (other / "results.jsonl").is_file() and not other.is_file():
+            raise KsmithError(f"--compare: {other} holds no results.jsonl; name a run directory (reports/<run-id>)")
+    command = (
+        f"ksmith findings {args.run}"
+        + (f" --world {args.world}" if args.world else "")
+        + "".join(f" --compare {other}" for other in args.compare)
     )
-    path = write_findings(run, world=world, command=command)
+    path = write_findings(run, world=world, command=command, compare=compare)
     print(f"wrote {path}")
     return 0
 
@@ -82,5 +96,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic world")
     p.add_argument(
         "--no-world", action="store_true", help="skip the domain-schema comparison"
+    )
+    p.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="RUN",
+        help="another run directory whose models' verdicts join the finding x model table "
+        "(e.g. the tiny-kg findings run beside a real-model one); repeatable",
     )
     p.set_defaults(func=_findings)

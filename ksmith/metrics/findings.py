@@ -233,7 +233,8 @@ def spread(results: Sequence[Any]) -> Finding:
         "unlearning fails to reach the facts that depend on the forgotten one.",
         "Reproduced if editing's over-spread > unlearning's AND unlearning's propagation < "
         "editing's (both significant). Not reproduced if either holds significantly the other way. "
-        "Otherwise inconclusive. (Sub-claim, reported apart: editing's over-spread at leaf > at root.)",
+        "Otherwise inconclusive. (Sub-claim, reported apart: editing's over-spread at leaf > at root, or at "
+        "intermediate where the run has no root cell.)",
     )
     edit, unl = select(results, task="edit"), select(results, task="unlearn")
     sides = {"edit": edit, "unlearn": unl}
@@ -259,20 +260,27 @@ def spread(results: Sequence[Any]) -> Finding:
         f.verdict = REPRODUCED
     elif above(u_os, e_os) or above(u_pr, e_pr):
         f.verdict = NOT_REPRODUCED
+    top = higher_level(edit) or "root"
     by_level = compare(
-        {"leaf": select(edit, level="leaf"), "root": select(edit, level="root")}, "over_spread", MATCH_LEVELS
+        {"leaf": select(edit, level="leaf"), "high": select(edit, level=top)}, "over_spread", MATCH_LEVELS
     )
-    leaf, root = by_level["leaf"], by_level["root"]
-    if leaf is not None and root is not None:
+    leaf, high = by_level["leaf"], by_level["high"]
+    if leaf is not None and high is not None:
         sub = (
             "holds"
-            if above(leaf, root)
-            else ("is reversed" if above(root, leaf) else "is not significant")
+            if above(leaf, high)
+            else ("is reversed" if above(high, leaf) else "is not significant")
         )
         f.notes.append(
-            f"Sub-claim 'stronger at lower levels' {sub} (leaf {leaf.text()} vs root {root.text()})."
+            f"Sub-claim 'stronger at lower levels' {sub} (leaf {leaf.text()} vs {top} {high.text()})."
         )
     return f
+
+
+def higher_level(results: Sequence[Any]) -> str | None:
+    """The level the 'root vs leaf' comparison reads as the higher one: root, or where the run has no
+    root cell (the real world states no fact on a root) intermediate; None with neither."""
+    return next((level for level in ("root", "intermediate") if select(results, level=level)), None)
 
 
 def levels(results: Sequence[Any]) -> Finding:
@@ -280,29 +288,34 @@ def levels(results: Sequence[Any]) -> Finding:
         "levels",
         "Root-level updates are harder than leaf-level ones",
         "Higher, more central nodes are harder to change.",
-        "Per task, compare direct_acc at root and at leaf (pooled over methods and scales). "
-        "Reproduced if root < leaf significantly in at least one task and in no task root > leaf "
-        "significantly. Not reproduced if root > leaf significantly in some task and in none the "
-        "other way. Otherwise inconclusive.",
+        "Per task, compare direct_acc at root and at leaf (pooled over methods and scales, matched "
+        "cells); where the run has no root cell (a world that states no fact on a root, such as the "
+        "real one) intermediate stands in for root. Reproduced if root < leaf significantly in at "
+        "least one task and in no task root > leaf significantly. Not reproduced if root > leaf "
+        "significantly in some task and in none the other way. Otherwise inconclusive.",
     )
+    top = higher_level(results)
+    if top == "intermediate":
+        f.notes.append("The run has no root cell: intermediate is compared with leaf.")
     harder, easier = 0, 0
     for task in tasks_of(results):
         cells = select(results, task=task)
-        both = {"root": select(cells, level="root"), "leaf": select(cells, level="leaf")}
+        both = {"high": select(cells, level=top), "leaf": select(cells, level="leaf")}
         direct = compare(both, "direct_acc", MATCH_LEVELS)
-        root, leaf = direct["root"], direct["leaf"]
+        high, leaf = direct["high"], direct["leaf"]
         f.rows += [
-            _row(f"direct_acc, {task}, root ↑ (matched cells)", root),
+            _row(f"direct_acc, {task}, {top or 'root'} ↑ (matched cells)", high),
             _row(f"direct_acc, {task}, leaf ↑ (matched cells)", leaf),
         ]
-        mid = pooled(select(cells, level="intermediate"), "direct_acc")
-        if mid is not None:
-            f.rows.append(_row(f"direct_acc, {task}, intermediate ↑", mid))
+        if top == "root":
+            mid = pooled(select(cells, level="intermediate"), "direct_acc")
+            if mid is not None:
+                f.rows.append(_row(f"direct_acc, {task}, intermediate ↑", mid))
         q_plus = compare(both, "q_plus_acc", MATCH_LEVELS)
-        f.rows.append(_row(f"q_plus_acc, {task}, root ↑ (matched cells)", q_plus["root"]))
+        f.rows.append(_row(f"q_plus_acc, {task}, {top or 'root'} ↑ (matched cells)", q_plus["high"]))
         f.rows.append(_row(f"q_plus_acc, {task}, leaf ↑ (matched cells)", q_plus["leaf"]))
-        harder += above(leaf, root)
-        easier += above(root, leaf)
+        harder += above(leaf, high)
+        easier += above(high, leaf)
     if harder and not easier:
         f.verdict = REPRODUCED
     elif easier and not harder:
@@ -319,6 +332,40 @@ def _curve(results: Sequence[Any], metric: str) -> dict[int, Estimate]:
         if est is not None:
             out[int(k)] = est
     return out
+
+
+#: k of the paper's drift table, and its normalised KL and CKA per task at those k (issue text of the
+#: real-model findings; the paper does not state its normalisation, so ksmith prints its own values
+#: raw and divided by their largest value over the run's k, and never compares them numerically).
+PAPER_DRIFT_SCALES: tuple[int, ...] = (1, 10, 100, 1000, 10000)
+PAPER_DRIFT: dict[str, dict[str, tuple[float, ...]]] = {
+    "kl": {"unlearn": (0.014, 0.392, 0.805, 0.838, 0.883), "edit": (0.140, 0.522, 0.606, 0.647, 0.652)},
+    "cka": {"unlearn": (0.917, 0.861, 0.566, 0.576, 0.692), "edit": (0.958, 0.852, 0.801, 0.714, 0.714)},
+}
+
+
+def drift_table(results: Sequence[Any]) -> list[tuple[str, str]]:
+    """Rows per task and k: ksmith's drift_kl (raw; divided by its largest value over k) and CKA
+    similarity (1 - drift_cka), pooled over the parametric methods, beside the paper's normalised KL
+    and CKA at that k where it has one."""
+    rows = []
+    for task in ("edit", "unlearn"):
+        cells = [r for r in select(results, task=task) if r.key["method"] not in NON_PARAMETRIC]
+        kl, cka = _curve(cells, "drift_kl"), _curve(cells, "drift_cka")
+        top = max((e.value for e in kl.values()), default=0.0)
+        for k in sorted(set(kl) | set(cka)):
+            ours = []
+            if k in kl:
+                share = f" = {kl[k].value / top:.3f} of its max" if top > 0 else ""
+                ours.append(f"KL {kl[k].value:.4g}{share}")
+            if k in cka:
+                ours.append(f"CKA {1.0 - cka[k].value:.3f}")
+            paper = ""
+            if k in PAPER_DRIFT_SCALES:
+                i = PAPER_DRIFT_SCALES.index(k)
+                paper = f"; paper (normalised): KL {PAPER_DRIFT['kl'][task][i]:.3f}, CKA {PAPER_DRIFT['cka'][task][i]:.3f}"
+            rows.append((f"drift per k, {task}, k={k} (pooled over methods)", ", ".join(ours) + paper))
+    return rows
 
 
 def drift_shapes(results: Sequence[Any]) -> Finding:
@@ -353,6 +400,7 @@ def drift_shapes(results: Sequence[Any]) -> Finding:
             )
             crit = f", critical k={shape.k_critical}" if shape.k_critical else ""
             f.rows.append((f"{task}/{method}", f"{shape.shape}{crit} ({points})"))
+    f.rows += drift_table(results)
     edit, unl = shares["edit"], shares["unlearn"]
 
     def most(shapes: list[str], name: str) -> bool:
@@ -564,6 +612,15 @@ def evaluate(
     """Every finding on the passed cases of a run (failed and errored cases are left out)."""
     ok = passed(results)
     return [fn(ok) for fn in FINDINGS] + [domains(ok, profile)]
+
+
+def evaluate_per_model(
+    results: Iterable[Any], profile: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, list[Finding]]:
+    """`evaluate` on each model's cells apart: a claim about LLMs holds or fails per model, and
+    pooling a 135M and a 270M model would let one hide the other."""
+    ok = passed(results)
+    return {model: evaluate(select(ok, model=model), profile) for model in values_of(ok, "model")}
 
 
 # -- what differs between domains --------------------------------------------------------------------

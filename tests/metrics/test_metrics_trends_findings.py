@@ -41,10 +41,11 @@ def case(
     level: str = "leaf",
     scale: int = 10,
     status: str = "passed",
+    model: str = "tiny-kg",
     **metrics: float,
 ) -> CaseResult:
     key = {
-        "model": "tiny-kg",
+        "model": model,
         "method": method,
         "task": task,
         "level": level,
@@ -163,6 +164,80 @@ def test_level_verdicts() -> None:
     assert (
         levels([case("rome", "edit", "root", direct_acc=0.9)]).verdict == INCONCLUSIVE
     )
+
+
+def test_without_root_cells_intermediate_stands_in_for_root() -> None:
+    """The real world states no fact on a root: the level finding reads intermediate vs leaf."""
+    cells = [
+        case("rome", "edit", "intermediate", direct_acc=0.5),
+        case("rome", "edit", "leaf", direct_acc=0.9),
+    ]
+    f = levels(cells)
+    assert f.verdict == REPRODUCED
+    assert any(label == "direct_acc, edit, intermediate ↑ (matched cells)" for label, _ in f.rows)
+    assert any("no root cell" in note for note in f.notes)
+    with_root = cells + [case("rome", "edit", "root", direct_acc=0.95)]
+    assert levels(with_root).verdict == NOT_REPRODUCED  # root is read when the run has it
+
+
+def test_drift_table_prints_kl_and_cka_beside_the_papers_numbers() -> None:
+    cells = [
+        case("rome", "edit", scale=k, drift_kl=kl, drift_cka=d)
+        for k, kl, d in ((1, 0.02, 0.01), (10, 0.08, 0.05), (100, 0.1, 0.2))
+    ]
+    rows = dict(drift_shapes(cells).rows)
+    assert rows["drift per k, edit, k=10 (pooled over methods)"] == (
+        "KL 0.08 = 0.800 of its max, CKA 0.950; paper (normalised): KL 0.522, CKA 0.852"
+    )
+    assert "k=4" not in " ".join(rows)  # only the run's k
+
+
+def test_each_model_gets_its_own_verdicts(tmp_path: Path) -> None:
+    """Pooling two models would let one hide the other: the report tests each on its own cells, and
+    the verdict table says where models (and a compared run) disagree."""
+    run = tmp_path / "20260101T000000Z-real"
+    run.mkdir()
+    agree = spread_cells(0.3, 0.05, 0.8, 0.3)
+    disagree = [
+        case(c.key["method"], c.key["task"], model="gemma3-270m", **{n: m.value for n, m in c.metrics.items()})
+        for c in spread_cells(0.05, 0.3, 0.8, 0.3)
+    ]
+    smol = [
+        case(c.key["method"], c.key["task"], model="smollm2-135m", **{n: m.value for n, m in c.metrics.items()})
+        for c in agree
+    ]
+    (run / "results.jsonl").write_text(dumps_results(smol + disagree))
+    tiny = tmp_path / "20250101T000000Z-tiny"
+    tiny.mkdir()
+    (tiny / "results.jsonl").write_text(dumps_results(agree))
+    assert main(["findings", str(run), "--no-world", "--compare", str(tiny)]) == 0
+    text = (run / "findings.md").read_text()
+    header = "| finding | gemma3-270m | smollm2-135m | tiny-kg (run 20250101T000000Z-tiny) | verdicts |"
+    assert header in text
+    assert (
+        "| [Editing over-spreads, unlearning under-spreads](#gemma3-270m-spread) | ❌ not reproduced | "
+        "✅ reproduced | ✅ reproduced | **differ** |"
+    ) in text
+    assert "## smollm2-135m" in text and "## gemma3-270m" in text
+    assert (run / "findings_smollm2-135m_spread.png").is_file()
+    assert "published defaults" in text and "tiny-kg" not in text.split("## gemma3-270m")[1]
+    assert main(["findings", str(run), "--no-world", "--compare", str(tmp_path / "missing")]) == 2
+
+
+def test_findings_on_a_real_world_run_profile_the_real_worlds_domains(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from ksmith.world.real import load_real_world
+
+    run = tmp_path / "20260101T000000Z-rw"
+    run.mkdir()
+    provenance = {"world": {"source": "real", "domains": ["biology", "history"], "size": "default"},
+                  "world_hash": load_real_world().hash}
+    cells = [replace(c, provenance=provenance) for c in spread_cells(0.3, 0.05, 0.8, 0.3)]
+    (run / "results.jsonl").write_text(dumps_results(cells))
+    assert main(["findings", str(run)]) == 0
+    domains_section = (run / "findings.md").read_text().split('<a id="domains"></a>')[1]
+    assert "What differs between the domains' schemas in this world" in domains_section
 
 
 def test_drift_verdicts() -> None:
