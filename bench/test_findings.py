@@ -63,7 +63,8 @@ def test_findings_cell(request: pytest.FixtureRequest, ksmith_case) -> None:
         )
 
     metrics = compute(dataset, pre, post, held_out=model.held_out)
-    metrics.update(meter.metrics([result], scale=ksmith_case.scale, score_s=record_case.timings.get("score_s")))
+    with progress.phase("drift and geometry"):
+        metrics.update(meter.metrics([result], scale=ksmith_case.scale, score_s=record_case.timings.get("score_s")))
     record_case.timings["drift_s"] = meter.drift_s
     record_case.timings["geometry_s"] = meter.geometry_s
     record_case.provenance["peak_mem_scope"] = "case" if meter.peak_reset else "process"

@@ -58,7 +58,8 @@ def test_update(record_case, ksmith_case, ksmith_harness, world, model, method, 
             update_s=sum(step.update_s for step in run.steps), score_s=sum(step.score_s for step in run.steps)
         )
         metrics = run.metrics()
-    metrics.update(meter.metrics(results, scale=ksmith_case.scale))
+    with ksmith_progress.phase("drift and geometry"):
+        metrics.update(meter.metrics(results, scale=ksmith_case.scale))
     metrics.pop("update_s", None)  # update_s and score_s are timings here
     record_case.timings["drift_s"] = meter.drift_s
     record_case.timings["geometry_s"] = meter.geometry_s
