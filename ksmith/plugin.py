@@ -434,11 +434,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         return report
     recorder = item.stash.get(RECORDER_KEY, None)
     result = None
-    if report.when == "setup":
-        if report.skipped and recorder is not None and recorder.resumed is not None:
-            result = recorder.resumed
-        elif report.failed:
-            result = _bare_result(item, recorder, "error", f"setup: {_message(call)}")
+    if report.skipped and recorder is not None and recorder.resumed is not None:
+        # a resumed case skips where it first asks for its recorder: at setup (a fixture argument,
+        # bench/test_update.py) or in the call (getfixturevalue, bench/test_findings.py)
+        result = recorder.resumed
+    elif report.when == "setup" and report.failed:
+        result = _bare_result(item, recorder, "error", f"setup: {_message(call)}")
     elif report.when == "call" and not report.skipped:
         status = "passed" if report.passed else "failed"
         result = recorder.result(status, _message(call)) if recorder else _bare_result(item, None, status, _message(call))

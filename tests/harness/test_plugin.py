@@ -176,6 +176,17 @@ def test_resume_skips_finished_cases(bench: pytest.Pytester) -> None:
     assert len(read_results(bench.path / "reports" / "latest")) == 4
 
 
+def test_resume_carries_findings_cells_too(bench: pytest.Pytester) -> None:
+    """bench/test_findings.py asks for its recorder inside the test body, so a resumed cell skips in
+    the call phase, not at setup; its earlier result must still be carried into the new run."""
+    bench.makepyfile(test_findings=(REPO / "bench" / "test_findings.py").read_text())
+    args = ("-m", "findings", "--ksmith-methods", "fake-edit", "--ksmith-scales", "1")
+    run(bench, *args).assert_outcomes(passed=2)
+    run(bench, *args, "--ksmith-resume").assert_outcomes(skipped=2)
+    results = read_results(bench.path / "reports" / "latest")
+    assert len(results) == 2 and all(r.resumed and r.status == "passed" for r in results)
+
+
 def test_the_gate_fails_on_a_planted_regression_and_passes_on_an_identical_run(bench: pytest.Pytester) -> None:
     first = run(bench, "--ksmith-methods", "fake-edit", "--ksmith-scales", "1", "--ksmith-tasks", "edit")
     first.assert_outcomes(passed=1)
