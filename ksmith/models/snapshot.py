@@ -208,12 +208,13 @@ def fingerprint(tensor: Any) -> Any:
 
 
 class HostCopy:
-    """The model's weights as loaded: a host (CPU) copy of every parameter plus on-device
-    fingerprints, taken once per loaded model (once per session per worker).
+    """The model's weights as loaded: a host (CPU) copy of every parameter plus, for the parameters
+    on an accelerator, on-device fingerprints; taken once per loaded model (once per session per
+    worker). A CPU parameter needs no fingerprint: `same` compares it with its host copy directly.
 
     Why not clones on the accelerator: a second copy of an 8B model is 16 GB of GPU memory in
     bf16. The host copy costs host RAM instead, and a restore copies back only the tensors that
-    changed (found by fingerprint), which for a locate-then-edit method is a few matrices.
+    changed (found by `same`), which for a locate-then-edit method is a few matrices.
     """
 
     def __init__(self, model: Any) -> None:
@@ -223,7 +224,8 @@ class HostCopy:
         self.trainable: dict[str, bool] = {}
         for name, param in bare.named_parameters():
             self.host[name] = param.detach().to("cpu", copy=True)
-            self.fingerprints[name] = fingerprint(param)
+            if param.device.type != "cpu":
+                self.fingerprints[name] = fingerprint(param)
             self.trainable[name] = param.requires_grad
 
     def same(self, name: str, tensor: Any) -> bool:
@@ -235,9 +237,9 @@ class HostCopy:
         """
         import torch
 
-        if tensor.device.type == "cpu":
-            return torch.equal(_raw_bits(tensor.detach()), _raw_bits(self.host[name]))
-        return torch.equal(fingerprint(tensor).cpu(), self.fingerprints[name].cpu())
+        if tensor.device.type != "cpu" and name in self.fingerprints:
+            return torch.equal(fingerprint(tensor).cpu(), self.fingerprints[name].cpu())
+        return torch.equal(_raw_bits(tensor.detach().cpu()), _raw_bits(self.host[name]))
 
     def case(self) -> CaseSnapshot:
         """A per-case view: what changed since the copy, restore, verify."""
@@ -267,9 +269,9 @@ class _OnDevice(Mapping):
 class CaseSnapshot:
     """One case's view of a `HostCopy`, with the interface of `Snapshot` the harness uses.
 
-    `changed` fingerprints every parameter (once per call, on its device); `restore` fingerprints
-    every parameter once, copies back from the host only those that differ (adapters are unloaded
-    first) and `verify` fingerprints the restored ones again.
+    `changed` compares every parameter with its copy (`HostCopy.same`: raw bits on the CPU, a
+    fingerprint on an accelerator); `restore` does so once, copies back from the host only those
+    that differ (adapters are unloaded first) and `verify` compares the restored ones again.
     """
 
     def __init__(self, copy: HostCopy, model: Any | None = None) -> None:
@@ -289,8 +291,6 @@ class CaseSnapshot:
 
     def changed(self, model: Any) -> list[str]:
         """Names of parameters that differ from the host copy (also added or removed ones)."""
-        import torch
-
         params = dict(_bare(model).named_parameters())
         differ = []
         for name, tensor in params.items():
@@ -326,9 +326,7 @@ class CaseSnapshot:
         return bare
 
     def verify(self, model: Any) -> None:
-        """Raise `RestoreError` unless every restored parameter fingerprints as the original."""
-        import torch
-
+        """Raise `RestoreError` unless every restored parameter holds the original again."""
         params = dict(_bare(model).named_parameters())
         differ = [name for name in self.restored if not self.copy.same(name, params[name])]
         if differ:
