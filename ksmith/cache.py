@@ -56,14 +56,14 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 #: Packages whose versions change what the code computes (float kernels, model classes, tokenizers).
 VERSIONED_PACKAGES: tuple[str, ...] = ("torch", "transformers")
 
-#: Cache kind -> the ksmith source parts (files or packages, relative to the package) its entries
-#: depend on; see the module docstring for why each part is there.
 #: The modules that turn a model spec into weights on a device and a tokenizer.
 MODEL_LOADING: tuple[str, ...] = (
     "models/__init__.py", "models/zoo.py", "models/hub.py", "models/loaded.py", "models/device.py",
     "models/arch.py", "models/tiny.py",
 )
 
+#: Cache kind -> the ksmith source parts (files or packages, relative to the package) its entries
+#: depend on; see the module docstring for why each part is there.
 CACHE_PARTS: dict[str, tuple[str, ...]] = {
     "models": (
         "world/world.py", "world/schema.py", "world/templates.py", "world/corpus.py", "models/tiny.py",

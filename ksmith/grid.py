@@ -273,8 +273,6 @@ PRESETS: dict[str, GridSpec] = {
         seeds=FINDINGS_REAL_SEEDS, world="real",
     ),
 }
-#: Presets whose models are `real_models()` (resolved when the grid is, not at import).
-REAL_PRESETS: tuple[str, ...] = ("real", "findings-real")
 
 
 def real_models() -> tuple[str, ...]:
@@ -356,7 +354,7 @@ def resolve(preset: str = "default", **overrides: str | None) -> GridSpec:
         raise GridError(f"--ksmith-grid: unknown preset {preset!r}; choose from {', '.join(GRID_PRESETS)}")
     spec = PRESETS[preset]
     changes: dict[str, object] = {}
-    if preset in REAL_PRESETS:
+    if spec.world == "real":  # the real presets run the real models load_model knows (not at import)
         changes["models"] = real_models() or spec.models
     given = {key: value for key, value in overrides.items() if value not in (None, "")}
     known = {"models", "methods", "tasks", "levels", "scales", "seeds", "domains", "world_size", "mode", "shard", "world"}

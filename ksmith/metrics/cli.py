@@ -7,8 +7,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ksmith.errors import KsmithError
-
 log = logging.getLogger(__name__)
 
 
@@ -62,16 +60,12 @@ def _findings(args: argparse.Namespace) -> int:
         if args.no_world
         else _run_world(run, args.world, args.sizes.split(","), args.seed)
     )
-    compare = [Path(other) for other in args.compare]
-    for other in compare:
-        if not (other / "results.jsonl").is_file() and not other.is_file():
-            raise KsmithError(f"--compare: {other} holds no results.jsonl; name a run directory (reports/<run-id>)")
     command = (
         f"ksmith findings {args.run}"
         + (f" --world {args.world}" if args.world else "")
         + "".join(f" --compare {other}" for other in args.compare)
     )
-    path = write_findings(run, world=world, command=command, compare=compare)
+    path = write_findings(run, world=world, command=command, compare=[Path(other) for other in args.compare])
     print(f"wrote {path}")
     return 0
 

@@ -328,6 +328,12 @@ def write_findings(
 
     run_dir = _run_dir(run_dir)
     results = read_results(run_dir / "results.jsonl")
+    # the compared runs are read first: a bad one stops the command before any file is written
+    others: dict[str, list[Finding]] = {}
+    for other in compare:
+        other_dir = _run_dir(other)
+        for model, findings in evaluate_per_model(read_results(other_dir / "results.jsonl")).items():
+            others[f"{model} (run {other_dir.resolve().name})"] = findings
     profile = domain_profile(world) if world is not None else None
     # a run with no passed case still gets its (inconclusive) findings, under no model's name
     per_model = evaluate_per_model(results, profile) or {"no passed case": evaluate([], profile)}
@@ -339,11 +345,6 @@ def write_findings(
             name = f"findings_{f.key}.png" if single else f"findings_{model}_{f.key}.png"
             if plot_finding(f, mine, run_dir / name):
                 f.plot = name
-    others: dict[str, list[Finding]] = {}
-    for other in compare:
-        other_dir = _run_dir(other)
-        for model, findings in evaluate_per_model(read_results(other_dir / "results.jsonl")).items():
-            others[f"{model} (run {other_dir.resolve().name})"] = findings
     path = run_dir / "findings.md"
     # reports/latest is a link: name the run it points at
     atomic_write_text(
