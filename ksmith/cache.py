@@ -17,13 +17,15 @@ sees every dependency in one place):
 * `models` (pretrained tiny-kg, ~5 CPU-minutes): the world's `World` class, schema, templates and
   corpus renderer (what the model reads; the world's *content* is in the key through its hash, so
   the builders need not be), the tiny-kg trainer and tokenizer (`models/tiny.py`), and `scoring.py`
-  with `tokens.py` (training stops when the scoring engine says held-in accuracy reached the target). Editing a
-  metric, a method, the report, or adding a world loader does not retrain it.
+  with `tokens.py` and `models/logits.py` (training stops when the scoring engine says held-in
+  accuracy reached the target). Editing a metric, a method, the report, or adding a world loader
+  does not retrain it.
 * `datasets`: the probes package (the generator) and the world modules it calls (`World.apply`,
   schema, templates).
-* `scores` (pre-update scores): `scoring.py` and `tokens.py`, the probes package (prompts and
-  options) and the modules that load a model and its tokenizer (`MODEL_LOADING`; not the snapshot,
-  the CLIs or the oracle: the weights themselves are in the key through their hash).
+* `scores` (pre-update scores): `scoring.py`, `tokens.py` and `models/logits.py` (the LM head at the
+  scored positions), the probes package (prompts and options) and the modules that load a model
+  and its tokenizer (`MODEL_LOADING`; not the snapshot, the CLIs or the oracle: the weights
+  themselves are in the key through their hash).
 * `known` (a real model's known set, half an hour for SmolLM2 on 2 CPU cores): what `scores` hangs
   on, plus the world modules that phrase its questions (`World`, schema, templates).
 * `covariance` (second moment of MLP keys): the methods' covariance and hook code and the architecture table.
@@ -67,11 +69,14 @@ MODEL_LOADING: tuple[str, ...] = (
 CACHE_PARTS: dict[str, tuple[str, ...]] = {
     "models": (
         "world/world.py", "world/schema.py", "world/templates.py", "world/corpus.py", "models/tiny.py",
-        "scoring.py", "tokens.py",
+        "scoring.py", "tokens.py", "models/logits.py",
     ),
     "datasets": ("world/world.py", "world/schema.py", "world/templates.py", "probes"),
-    "scores": ("scoring.py", "tokens.py", "probes", *MODEL_LOADING),
-    "known": ("world/world.py", "world/schema.py", "world/templates.py", "scoring.py", "tokens.py", "probes", *MODEL_LOADING),
+    "scores": ("scoring.py", "tokens.py", "models/logits.py", "probes", *MODEL_LOADING),
+    "known": (
+        "world/world.py", "world/schema.py", "world/templates.py", "scoring.py", "tokens.py", "models/logits.py",
+        "probes", *MODEL_LOADING,
+    ),
     "covariance": ("methods/covariance.py", "methods/nethook.py", "models/arch.py"),
     "samples": ("methods/covariance.py",),
     "hub": ("models/hub.py",),

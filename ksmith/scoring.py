@@ -294,9 +294,6 @@ class Scorer:
         self._can_pack = attn in ("eager", "sdpa")
         window = getattr(text_config, "sliding_window", None)
         self._pack_limit: int | None = int(window) if window else None
-        import inspect
-
-        self._keeps_logits = "logits_to_keep" in inspect.signature(model.lm.forward).parameters
 
     # -- tokenisation --------------------------------------------------------------------------
     def _encode_many(self, texts: Iterable[str]) -> dict[str, list[int]]:
@@ -320,11 +317,14 @@ class Scorer:
     def _logits_at(self, rows: Sequence[_Row], keep: Sequence[tuple[int, int]]) -> Any:
         """Logits (the model's dtype) at the (row, position) pairs `keep`, in row-major order: [N, V].
 
-        Only those positions go through the LM head (`logits_to_keep`), so no [B, T, V] tensor is
-        ever made. Rows are right-padded; a batch with a packed row gets a 4-D additive mask
-        (causal, and a continuation sees the context and itself only) and explicit position ids.
+        Only those positions go through the LM head (`ksmith.models.logits`), so no [B, T, V] tensor
+        is made where the model takes `logits_to_keep`. Rows are right-padded; a batch with a packed
+        row gets a 4-D additive mask (causal, and a continuation sees the context and itself only)
+        and explicit position ids.
         """
         import torch
+
+        from ksmith.models.logits import logits_at
 
         device, dtype = self._device(), self._dtype()
         width = max(len(row.tokens) for row in rows)
@@ -350,10 +350,10 @@ class Scorer:
         else:
             lengths = torch.tensor([len(row.tokens) for row in rows], device=device)
             mask = (torch.arange(width, device=device)[None, :] < lengths[:, None]).long()
-        kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask, "position_ids": positions, "use_cache": False}
-        if self._keeps_logits:
-            return self.model.lm(**kwargs, logits_to_keep=keep_mask).logits
-        return self.model.lm(**kwargs).logits[keep_mask]
+        logits, _ = logits_at(
+            self.model.lm, keep_mask, input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False
+        )
+        return logits
 
     def _score_rows(self, rows: Sequence[_Row]) -> list[tuple[int, list[float], list[bool]]]:
         """Per request in `rows`: (index, log p of each continuation token, whether each is the argmax)."""
@@ -686,6 +686,7 @@ def next_token(scorer: Scorer, prompts: Sequence[str], *, hidden: bool = True) -
     """
     import torch
 
+    from ksmith.models.logits import last_positions, logits_at
     from ksmith.tokens import empty_context_ids, encode_texts
 
     if not prompts:
@@ -714,12 +715,16 @@ def next_token(scorer: Scorer, prompts: Sequence[str], *, hidden: bool = True) -
                 mask = torch.tensor(
                     [[1] * len(row) + [0] * (width - len(row)) for row in rows], dtype=torch.long, device=device
                 )
-                out = lm(input_ids=ids, attention_mask=mask, output_hidden_states=hidden, use_cache=False)
-                last = torch.tensor([len(row) - 1 for row in rows], device=out.logits.device)
-                index = torch.arange(len(rows), device=out.logits.device)
-                logprobs.append(torch.log_softmax(out.logits[index, last].double(), dim=-1).cpu())
+                lengths = torch.tensor([len(row) for row in rows], dtype=torch.long, device=device)
+                # the LM head at each row's last token only: [B, V], not [B, T, V]
+                logits, out = logits_at(
+                    lm, last_positions(lengths, width), input_ids=ids, attention_mask=mask,
+                    output_hidden_states=hidden, use_cache=False,
+                )
+                logprobs.append(torch.log_softmax(logits.double(), dim=-1).cpu())
                 if hidden:
-                    states = [h[index, last].double().cpu() for h in out.hidden_states]
+                    index = torch.arange(len(rows), device=device)
+                    states = [h[index, lengths - 1].double().cpu() for h in out.hidden_states]
                     if not layers:
                         layers = [[] for _ in states]
                     for layer, state in zip(layers, states):
