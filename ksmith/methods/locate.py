@@ -32,6 +32,7 @@ from torch import nn
 from ksmith.errors import MethodError
 from ksmith.methods.base import Hparams, UpdateRequest
 from ksmith.methods.nethook import Trace
+from ksmith.models.logits import logits_at
 
 log = logging.getLogger(__name__)
 
@@ -234,8 +235,27 @@ def kl_batch(tokenizer, targets: Sequence[EditTarget], template: str, device) ->
 # --------------------------------------------------------------------------- keys and values
 
 
-def _forward(model: nn.Module, batch: PromptBatch) -> torch.Tensor:
-    return model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+def _last_mask(batch: PromptBatch) -> torch.Tensor:
+    """[B, T] mask of each row's last prompt token."""
+    width = batch.input_ids.shape[1]
+    return torch.arange(width, device=batch.last_pos.device)[None, :] == batch.last_pos[:, None]
+
+
+def _last_logits(model: nn.Module, batch: PromptBatch) -> torch.Tensor:
+    """float32 logits at each row's last prompt token, [B, V] (the LM head runs there only)."""
+    logits, _ = logits_at(model, _last_mask(batch), input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+    return logits.float()
+
+
+def _rewrite_logits(model: nn.Module, batch: PromptBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """float32 logits at every target position and last prompt token ([N, V], row-major; the LM
+    head runs there only), and `where` [B, T]: the row of those logits for each kept (row, position),
+    -1 elsewhere."""
+    keep = batch.target_mask | _last_mask(batch)
+    logits, _ = logits_at(model, keep, input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+    where = torch.full(keep.shape, -1, dtype=torch.long, device=keep.device)
+    where[keep] = torch.arange(logits.shape[0], device=keep.device)
+    return logits.float(), where
 
 
 def _gather(hidden: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
@@ -353,7 +373,7 @@ def optimise_values(
         kl = kl_batch(tokenizer, sub, settings.kl_template, device)
         v_norm = read_at(model, module, rw, len(sub), inputs=False).norm(dim=1).clamp(min=1e-6)
         with torch.no_grad():
-            base_logp = torch.log_softmax(_gather(_forward(model, kl).float(), kl.last_pos), dim=-1)
+            base_logp = torch.log_softmax(_last_logits(model, kl), dim=-1)
         # The value is optimised in float32 whatever the model's dtype (a bf16 delta would round
         # away Adam's small steps); it is cast to the activations' dtype where it is added.
         delta = torch.zeros(
@@ -364,15 +384,16 @@ def optimise_values(
         for _ in range(settings.steps):
             opt.zero_grad()
             with _value_trace(model, module, delta, rw, dirs):
-                logits = _forward(model, rw).float()
+                logits, where = _rewrite_logits(model, rw)
             logp = torch.log_softmax(logits, dim=-1)
-            tok_lp = logp.gather(-1, rw.target_next.unsqueeze(-1)).squeeze(-1)
+            kept = where >= 0
+            tok_lp = logp.gather(-1, rw.target_next[kept].unsqueeze(-1)).squeeze(-1)
+            tok_lp = tok_lp.new_zeros(kept.shape).masked_scatter(kept, tok_lp)  # back to [B, T]
             per_row = (tok_lp * rw.target_mask).sum(1) / rw.target_mask.sum(1).clamp(min=1)
             nll = -per_row.mean()
-            forget = _forget_term(logits, rw)
+            forget = _forget_term(logits, where, rw)
             with _value_trace(model, module, delta, kl, dirs):
-                kl_logits = _forward(model, kl).float()
-            new_logp = torch.log_softmax(_gather(kl_logits, kl.last_pos), dim=-1)
+                new_logp = torch.log_softmax(_last_logits(model, kl), dim=-1)
             kl_term = torch.nn.functional.kl_div(new_logp, base_logp, log_target=True, reduction="batchmean")
             decay = ((delta.norm(dim=1) / v_norm) ** 2).mean()
             loss = nll + settings.kl_weight * kl_term + settings.weight_decay * decay
@@ -395,7 +416,7 @@ def optimise_values(
     return ValueResult(torch.cat(all_deltas), total_steps, curve)
 
 
-def _forget_term(logits: torch.Tensor, batch: PromptBatch) -> torch.Tensor:
+def _forget_term(logits: torch.Tensor, where: torch.Tensor, batch: PromptBatch) -> torch.Tensor:
     """Mean over rows with an object to avoid of relu(z_old - median(z)) at the answer position.
 
     Unlearning asks for *no preference* for the old object, and probes score it against other
@@ -406,7 +427,7 @@ def _forget_term(logits: torch.Tensor, batch: PromptBatch) -> torch.Tensor:
     rows = (batch.avoid >= 0).nonzero().squeeze(-1)
     if rows.numel() == 0:
         return logits.new_zeros(())
-    z = logits[rows, batch.last_pos[rows]]
+    z = logits[where[rows, batch.last_pos[rows]]]  # `_rewrite_logits`' rows at the answer position
     old = z.gather(-1, batch.avoid[rows].unsqueeze(-1)).squeeze(-1)
     return torch.relu(old - z.median(dim=-1).values).mean()
 

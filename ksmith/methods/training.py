@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import torch
 
 from ksmith.errors import MethodError
+from ksmith.models.logits import logits_at
 
 
 @dataclass(frozen=True)
@@ -106,22 +107,28 @@ def tokenize_pairs(tokenizer, pairs: Sequence[TrainPair], device: torch.device |
     return TokenBatch(ids, attn, tmask)
 
 
+def _predicting(batch: TokenBatch) -> torch.Tensor:
+    """[B, T] mask of the positions whose logits predict a target token (the one before each)."""
+    mask = batch.target_mask
+    return torch.cat([mask[:, 1:], mask.new_zeros((mask.shape[0], 1))], dim=1)
+
+
 def target_logits(model, batch: TokenBatch) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits that predict each target token ([N, V]) and those tokens' ids ([N]), row-major."""
-    out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
-    logits = out.logits[:, :-1, :]
-    mask = batch.target_mask[:, 1:]
-    return logits[mask], batch.input_ids[:, 1:][mask]
+    """Logits that predict each target token ([N, V]) and those tokens' ids ([N]), row-major.
+
+    Only those positions go through the LM head (`ksmith.models.logits`)."""
+    logits, _ = logits_at(model, _predicting(batch), input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+    return logits, batch.input_ids[:, 1:][batch.target_mask[:, 1:]]
 
 
 def sequence_logprobs(model, batch: TokenBatch) -> SeqLogProbs:
     """Summed target-token log-probabilities per pair (the input of every sequence-level loss)."""
-    out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
-    logprobs = torch.log_softmax(out.logits[:, :-1, :].float(), dim=-1)
-    labels = batch.input_ids[:, 1:]
+    logits, labels = target_logits(model, batch)
+    token_lp = torch.log_softmax(logits.float(), dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
     mask = batch.target_mask[:, 1:]
-    token_lp = logprobs.gather(-1, labels.unsqueeze(-1)).squeeze(-1) * mask
-    return SeqLogProbs(logp=token_lp.sum(-1), n=mask.sum(-1).to(token_lp.dtype))
+    # back to [B, T-1] with zeros elsewhere, summed per row as a masked dense sum is (same order)
+    per_position = token_lp.new_zeros(mask.shape).masked_scatter(mask, token_lp)
+    return SeqLogProbs(logp=per_position.sum(-1), n=mask.sum(-1).to(token_lp.dtype))
 
 
 def first_target_logprobs(model, batch: TokenBatch) -> SeqLogProbs:
@@ -130,10 +137,12 @@ def first_target_logprobs(model, batch: TokenBatch) -> SeqLogProbs:
     FT-L's objective (as in the editing literature's FT-L baseline): the prediction right after the
     prompt, which is what a single-token cloze answer depends on.
     """
-    out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
     first = batch.target_mask.int().argmax(-1)  # index of the first target token per row
     rows = torch.arange(len(batch), device=first.device)
-    logprobs = torch.log_softmax(out.logits[rows, first - 1, :].float(), dim=-1)
+    keep = torch.zeros_like(batch.target_mask)
+    keep[rows, first - 1] = True
+    logits, _ = logits_at(model, keep, input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+    logprobs = torch.log_softmax(logits.float(), dim=-1)
     lp = logprobs.gather(-1, batch.input_ids[rows, first].unsqueeze(-1)).squeeze(-1)
     return SeqLogProbs(logp=lp, n=torch.ones_like(lp))
 
