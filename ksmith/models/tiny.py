@@ -104,14 +104,18 @@ def _surface_forms() -> list[str]:
     """Fixed phrases of the probe generator (comparison, conflict, vague answers, ...), if present.
 
     Probes are built from these as well as from relation templates; adding their words to the
-    vocabulary keeps every probe free of [UNK].
+    vocabulary keeps every probe free of [UNK]. The module's own attributes (`__file__`, `__doc__`,
+    ...) are not phrases: `__file__` put the words of the checkout's path into the vocabulary, so
+    the same seed trained a different tiny-kg in every directory.
     """
     try:
         import ksmith.world.templates as forms
     except ImportError:
         return []
     texts: list[str] = []
-    for value in vars(forms).values():
+    for name, value in vars(forms).items():
+        if name.startswith("__"):
+            continue
         items = value if isinstance(value, (tuple, list)) else [value]
         texts.extend(re.sub(r"\{\w+\}", " ", item) for item in items if isinstance(item, str))
     return texts

@@ -57,6 +57,15 @@ def test_training_is_deterministic(hand_world, tmp_path, monkeypatch):
     assert a.weights_hash == b.weights_hash
 
 
+def test_the_vocabulary_does_not_depend_on_where_ksmith_is_installed(hand_world, monkeypatch):
+    import ksmith.world.templates as forms
+
+    here = build_tokenizer(hand_world).get_vocab()
+    monkeypatch.setattr(forms, "__file__", "/elsewhere/checkout/ksmith/world/templates.py")
+    assert build_tokenizer(hand_world).get_vocab() == here
+    assert "elsewhere" not in here and "templates" not in here
+
+
 def test_the_model_does_not_depend_on_the_callers_thread_count(small_world, tmp_path, monkeypatch):
     """Whichever process trains first fills the cache, at whatever thread count it was given: the
     model must be the same (tiny-kg-small's width, where two threads split the matrix products)."""
