@@ -686,7 +686,7 @@ def next_token(scorer: Scorer, prompts: Sequence[str], *, hidden: bool = True) -
     """
     import torch
 
-    from ksmith.models.logits import last_positions, logits_at
+    from ksmith.models.logits import logits_at, position_mask
     from ksmith.tokens import empty_context_ids, encode_texts
 
     if not prompts:
@@ -718,7 +718,7 @@ def next_token(scorer: Scorer, prompts: Sequence[str], *, hidden: bool = True) -
                 lengths = torch.tensor([len(row) for row in rows], dtype=torch.long, device=device)
                 # the LM head at each row's last token only: [B, V], not [B, T, V]
                 logits, out = logits_at(
-                    lm, last_positions(lengths, width), input_ids=ids, attention_mask=mask,
+                    lm, position_mask(lengths - 1, width), input_ids=ids, attention_mask=mask,
                     output_hidden_states=hidden, use_cache=False,
                 )
                 logprobs.append(torch.log_softmax(logits.double(), dim=-1).cpu())

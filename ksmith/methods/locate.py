@@ -32,7 +32,7 @@ from torch import nn
 from ksmith.errors import MethodError
 from ksmith.methods.base import Hparams, UpdateRequest
 from ksmith.methods.nethook import Trace
-from ksmith.models.logits import logits_at
+from ksmith.models.logits import logits_at, position_mask
 
 log = logging.getLogger(__name__)
 
@@ -235,15 +235,10 @@ def kl_batch(tokenizer, targets: Sequence[EditTarget], template: str, device) ->
 # --------------------------------------------------------------------------- keys and values
 
 
-def _last_mask(batch: PromptBatch) -> torch.Tensor:
-    """[B, T] mask of each row's last prompt token."""
-    width = batch.input_ids.shape[1]
-    return torch.arange(width, device=batch.last_pos.device)[None, :] == batch.last_pos[:, None]
-
-
 def _last_logits(model: nn.Module, batch: PromptBatch) -> torch.Tensor:
     """float32 logits at each row's last prompt token, [B, V] (the LM head runs there only)."""
-    logits, _ = logits_at(model, _last_mask(batch), input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+    last = position_mask(batch.last_pos, batch.input_ids.shape[1])
+    logits, _ = logits_at(model, last, input_ids=batch.input_ids, attention_mask=batch.attention_mask)
     return logits.float()
 
 
@@ -251,7 +246,7 @@ def _rewrite_logits(model: nn.Module, batch: PromptBatch) -> tuple[torch.Tensor,
     """float32 logits at every target position and last prompt token ([N, V], row-major; the LM
     head runs there only), and `where` [B, T]: the row of those logits for each kept (row, position),
     -1 elsewhere."""
-    keep = batch.target_mask | _last_mask(batch)
+    keep = batch.target_mask | position_mask(batch.last_pos, batch.input_ids.shape[1])
     logits, _ = logits_at(model, keep, input_ids=batch.input_ids, attention_mask=batch.attention_mask)
     where = torch.full(keep.shape, -1, dtype=torch.long, device=keep.device)
     where[keep] = torch.arange(logits.shape[0], device=keep.device)

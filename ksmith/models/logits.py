@@ -41,6 +41,7 @@ def logits_at(model: Any, keep: torch.Tensor, **inputs: Any) -> tuple[torch.Tens
     return out.logits[keep], out
 
 
-def last_positions(lengths: torch.Tensor, width: int) -> torch.Tensor:
-    """The [B, width] mask of each row's last real token (right padding; `lengths` [B] >= 1)."""
-    return torch.arange(width, device=lengths.device)[None, :] == (lengths - 1)[:, None]
+def position_mask(positions: torch.Tensor, width: int) -> torch.Tensor:
+    """The [B, width] mask that keeps one position per row, `positions` [B] (e.g. each row's last
+    prompt token)."""
+    return torch.arange(width, device=positions.device)[None, :] == positions[:, None]

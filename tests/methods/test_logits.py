@@ -11,7 +11,7 @@ import torch
 
 from ksmith.methods.locate import _rewrite_logits, edit_targets, rewrite_batch
 from ksmith.methods.training import TrainPair, first_target_logprobs, sequence_logprobs, tokenize_pairs
-from ksmith.models.logits import keeps_logits, last_positions, logits_at
+from ksmith.models.logits import keeps_logits, logits_at, position_mask
 
 
 class NoKeep(torch.nn.Module):
@@ -63,8 +63,8 @@ def test_a_peft_wrapper_passes_the_mask_to_its_base_model() -> None:
     torch.testing.assert_close(got, full[keep], rtol=0, atol=1e-5)
 
 
-def test_last_positions_marks_each_rows_last_real_token() -> None:
-    got = last_positions(torch.tensor([1, 3, 2]), 4)
+def test_position_mask_keeps_the_given_position_of_each_row() -> None:
+    got = position_mask(torch.tensor([0, 2, 1]), 4)
     expected = torch.tensor(
         [[True, False, False, False], [False, False, True, False], [False, True, False, False]]
     )
