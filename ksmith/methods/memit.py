@@ -1,7 +1,8 @@
 """MEMIT: many facts at once, spread over several MLP output projections (Meng et al., 2023).
 
-1. For each fact, optimise `delta` at the *last* edited layer's MLP output (a shift of the residual
-   stream at the key token) so the model emits the target; the wanted residual is `z = h + delta`.
+1. For each fact, optimise `delta` at the *last* edited layer's MLP output projection (at the key
+   token) so the model emits the target; the wanted residual is `z = h + shift`, the residual
+   stream's shift that makes (`delta` itself, or its image through a post-MLP norm).
 2. For each edited layer `l`, bottom to top: read the current keys `K` (one row per fact) and
    residuals `h`; the remaining shift `R = (z - h) / (layers left)` is written with the batched
    least-squares update that keeps the keys of ordinary text (second moment `C_l`, weighted by
@@ -102,6 +103,35 @@ def published_fields(arch: Architecture, table: dict[str, tuple]) -> dict[str, A
     )
 
 
+def nearest_on_ellipsoid(gain: torch.Tensor, wanted: torch.Tensor, iterations: int = 100) -> torch.Tensor:
+    """Per row of `wanted` [n, d], the `u` with rms(u) = 1 minimising ‖gain ⊙ u - wanted‖ (gain [1, d]).
+
+    `u_i = g_i t_i / (g_i² + μ)` with the `μ > -min g_i²` at which rms(u) = 1 (the Lagrange
+    condition of the nearest point; the global one is the root above `-min g_i²`, where rms(u)
+    falls monotonically as `μ` grows, so bisection finds it). Float64 throughout.
+    """
+    g2 = gain.pow(2)
+    gt = gain * wanted
+    d = wanted.shape[1]
+    lo = (-g2.min()).expand(wanted.shape[0], 1).clone()
+    hi = gt.norm(dim=1, keepdim=True) / d**0.5 + 1e-12  # there ‖u‖² <= ‖gt‖² / μ² <= d
+    hi = torch.maximum(hi, lo + 1e-12)
+    for _ in range(iterations):
+        mid = (lo + hi) / 2
+        too_long = (gt / (g2 + mid)).pow(2).sum(dim=1, keepdim=True) > d
+        lo = torch.where(too_long, mid, lo)
+        hi = torch.where(too_long, hi, mid)
+    u = gt / (g2 + hi)
+    # The "hard case": a gain of exactly the smallest magnitude whose coordinate the output does not
+    # ask for (a zero gain, say) keeps `u` short even at `μ = -min g²`; the missing length then goes
+    # to that coordinate, where it changes `gain ⊙ u` least (not at all for a zero gain).
+    short = (d - u.pow(2).sum(dim=1)).clamp(min=0)
+    j = int(g2.argmin())
+    sign = torch.where(wanted[:, j] < 0, -1.0, 1.0).to(u.dtype)
+    u[:, j] = sign * (u[:, j].pow(2) + short).sqrt()
+    return u / u.pow(2).mean(dim=1, keepdim=True).sqrt()  # exact unit rms despite the bisection's last step
+
+
 @register_method("memit", family=("edit", "unlearn"))
 class MEMIT(Method):
     Hparams = MEMITHparams
@@ -136,19 +166,49 @@ class MEMIT(Method):
         return torch.linalg.solve(a, keys.t() @ resid)
 
     @torch.no_grad()
+    def residual_shift(self, model: Any, tokenizer: Any, arch: Architecture, layer: int,
+                       targets: list, hp: Any, delta: torch.Tensor) -> torch.Tensor:
+        """The shift of the residual stream at the key tokens [n, d] made by adding `delta` [n, d]
+        to block `layer`'s MLP output projection output.
+
+        Without a post-MLP norm the two are the same. With one (Gemma 2/3) the block adds
+        `norm(y)`, so the shift is `norm(y + delta) - norm(y)`. The value is optimised there, before
+        the norm, and not on the residual stream after it: the norm's output has large coordinates
+        (its gains), so Adam's per-coordinate steps at the published learning rates move it slowly.
+        On Gemma 3 270M (4 counterfactual capitals, 25 steps, layer 5) the target NLL went from 9.57
+        to 2.39 after the norm and to 0.46 before it with MEMIT's settings, to 7.03 and 0.93 with
+        AlphaEdit's; after the norm, MEMIT and AlphaEdit did not edit Gemma 3 at all (README).
+        """
+        if arch.mlp_post_norm is None:
+            return delta
+        module = arch.mlp_out_module(layer)
+        _, y = read_keys_and_outputs(model, tokenizer, targets, module, module, hp.key_position, hp.chunk)
+        norm = model.get_submodule(arch.mlp_residual_module(layer))
+        dtype = next(norm.parameters()).dtype
+        return norm((y + delta).to(dtype)).float() - norm(y.to(dtype)).float()
+
+    @torch.no_grad()
     def value_shift(self, model: Any, tokenizer: Any, arch: Architecture, layer: int,
                     targets: list, hp: Any, resid: torch.Tensor) -> torch.Tensor:
         """The change of block `layer`'s MLP output projection output that shifts the residual
-        stream by `resid` [n, d] at the key tokens.
+        stream by `resid` [n, d] at the key tokens, or as near to it as the block can.
 
         Without a post-MLP norm the two are the same. With one (Gemma 2/3), the projection output
-        `y` reaches the residual as `norm(y) = w ⊙ y / rms(y)`: invariant to the scale of `y`, so
-        the MLP's contribution always has `rms(norm(y) / w) = 1` and a shift can be realised only up
-        to that one constraint. `y' ∝ (norm(y) + resid) / w` gives `norm(y') = (norm(y) + resid) / s`
-        with `s = rms((norm(y) + resid) / w)`, which is 1 to first order in the shift: the wanted
-        direction, its size up to that factor. `y'` is scaled back to `y`'s RMS so the MLP's output
-        keeps its size (`w` read as `norm(1)`, which covers both RMSNorm conventions, `w` and `1 + w`).
-        Writing `resid` into `y` as it is would instead be multiplied by `w / rms(y)`.
+        `y` reaches the residual as `norm(y) = w ⊙ u` with `u = y / rms(y)`: whatever `y`, the
+        block adds a point of the ellipsoid `{w ⊙ u : rms(u) = 1}` (`w` read as `norm(1)`, which
+        covers both RMSNorm conventions, `w` and `1 + w`). A shift is realisable only onto it:
+        `residual_shift` gives one that is, but MEMIT spreads it over several layers, each with its
+        own gains, and near-zero gains leave directions that no `y` reaches. So the new `u` is the
+        point of the ellipsoid nearest the wanted output `t = norm(y) + resid`:
+
+            u_i = w_i t_i / (w_i² + μ),   μ > -min w_i²  such that rms(u) = 1
+
+        (the Lagrange condition of min ‖w ⊙ u - t‖² on the sphere; `μ` by bisection, the norm of `u`
+        falls as `μ` grows). A shift that is realisable is realised exactly, and what a layer cannot
+        realise stays in the residual gap that the next layers are given. `y' = u · rms(y)`, so the
+        MLP's output keeps its size. Dividing by the gains instead (`u ∝ t / w`) is right to first
+        order in the shift but on Gemma 3 270M sent the realised shifts of layers 2-4 against the
+        wanted ones (cosines -0.57 to 0.09 for 4 capital edits): near-zero gains blow the division up.
         """
         if arch.mlp_post_norm is None:
             return resid
@@ -156,12 +216,15 @@ class MEMIT(Method):
         _, y = read_keys_and_outputs(model, tokenizer, targets, module, module, hp.key_position, hp.chunk)
         norm = model.get_submodule(arch.mlp_residual_module(layer))
         dtype = next(norm.parameters()).dtype
-        gain = norm(torch.ones(1, y.shape[1], dtype=dtype, device=y.device)).float()[0]
-        gain = torch.where(gain.abs() < 1e-3, torch.full_like(gain, 1e-3).copysign(gain), gain)
-        wanted = norm(y.to(dtype)).float() + resid
-        raw = wanted / gain
-        rms = lambda v: v.pow(2).mean(dim=1, keepdim=True).sqrt().clamp(min=1e-12)  # noqa: E731
-        return raw * (rms(y) / rms(raw)) - y
+        gain = norm(torch.ones(1, y.shape[1], dtype=dtype, device=y.device)).double()
+        current = norm(y.to(dtype)).double()
+        rms_y = y.double().pow(2).mean(dim=1, keepdim=True).sqrt().clamp(min=1e-30)
+        # The norm's epsilon makes the ellipsoid at y's own RMS a little smaller than unit (only
+        # for tiny outputs): its radius is how `norm(y)` compares with `w ⊙ y / rms(y)`.
+        exact = gain * y.double() / rms_y
+        radius = (current * exact).sum(dim=1, keepdim=True) / exact.pow(2).sum(dim=1, keepdim=True).clamp(min=1e-30)
+        u = nearest_on_ellipsoid(gain, (current + resid.double()) / radius)
+        return (u * rms_y).to(y.dtype) - y
 
     def apply(self, model: Any, tokenizer: Any, request: UpdateRequest) -> UpdateResult:
         start = time.perf_counter()
@@ -181,15 +244,15 @@ class MEMIT(Method):
             found = key_stats(model, tokenizer, arch, layer, hp)
             stats[layer] = dataclasses.replace(found, moment=found.moment.cpu())
         last = layers[-1]
-        # The value is a shift of the residual stream: optimise it where the MLP's contribution
-        # enters it (after Gemma 2/3's post-MLP norm; the projection's output elsewhere).
+        # The value is optimised where the edited weight writes, the last layer's MLP output
+        # projection (as ROME); `residual_shift` turns it into the shift of the residual stream.
         values = optimise_values(
-            model, tokenizer, targets, arch.mlp_residual_module(last), hp.key_position, hp.value_settings()
+            model, tokenizer, targets, arch.mlp_out_module(last), hp.key_position, hp.value_settings()
         )
         _, h0 = read_keys_and_outputs(
             model, tokenizer, targets, arch.mlp_out_module(last), arch.block(last), hp.key_position, hp.chunk
         )
-        z = h0 + values.deltas
+        z = h0 + self.residual_shift(model, tokenizer, arch, last, targets, hp, values.deltas)
         for idx, layer in enumerate(layers):
             keys, h = read_keys_and_outputs(
                 model, tokenizer, targets, arch.mlp_out_module(layer), arch.block(last),

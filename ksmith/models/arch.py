@@ -20,8 +20,7 @@ class Architecture:
     mlp_post_norm: per block, relative: a norm applied to the MLP's output *before* it is added to
     the residual stream (Gemma 2 and Gemma 3 have one, `post_feedforward_layernorm`; None for every
     other layout here). Methods that write a residual-stream shift into the MLP output projection
-    (MEMIT, AlphaEdit) must pass it through the inverse of that norm; see
-    `ksmith.methods.memit.MEMIT.value_shift`.
+    (MEMIT, AlphaEdit) must realise it through that norm; see `ksmith.methods.memit.MEMIT.value_shift`.
     """
 
     model_type: str

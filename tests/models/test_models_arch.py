@@ -147,3 +147,83 @@ def test_memit_residual_shift_passes_the_post_mlp_norm(model_type):
     # Realised up to the norm's one constraint (its scale): close in direction and size.
     assert cosine > 0.95 and error < 0.3, (cosine, error)
     assert error < 0.5 * naive_error, (error, naive_error)
+
+
+@pytest.mark.parametrize("model_type", ["gemma2", "gemma3_text"])
+def test_memit_residual_shift_is_what_the_post_mlp_norm_makes_of_the_value(model_type):
+    """MEMIT optimises its value at the projection output; the residual shift it then spreads over
+    the layers must be the change of what the block adds to the residual stream (the post-norm
+    output) when that value is added, measured here with a forward pass."""
+    from ksmith.methods.locate import edit_targets, key_batch
+    from ksmith.methods.memit import MEMIT
+
+    model = tiny(model_type)
+    arch = describe(model)
+    tokenizer = toy.tokenizer()
+    targets = [dataclasses.replace(t, prompts=t.prompts[:1]) for t in edit_targets(toy.request(n=2))]
+    hp = MEMIT(key_position="prompt_last").hparams_for(arch).resolved(arch)
+    layer = 1
+    batch = key_batch(tokenizer, targets, hp.key_position, "cpu")
+    rows = torch.arange(len(batch.key_pos))
+
+    def post_norm(add: torch.Tensor | None) -> torch.Tensor:
+        def edit(output):
+            out = output.clone()
+            out[rows, batch.key_pos] += add
+            return out
+
+        with torch.no_grad(), Trace(model, arch.mlp_out_module(layer), edit_output=edit if add is not None else None), \
+                Trace(model, arch.mlp_residual_module(layer), retain_output=True) as tr:
+            model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+        return tr.output[rows, batch.key_pos].float()
+
+    base = post_norm(None)
+    delta = torch.randn(len(targets), HIDDEN, generator=torch.Generator().manual_seed(0))
+    shift = MEMIT().residual_shift(model, tokenizer, arch, layer, targets, hp, delta)
+    realised = post_norm(delta[batch.owner]) - base
+    assert torch.allclose(shift[batch.owner], realised, atol=1e-4), (shift, realised)
+    assert not torch.allclose(shift, delta, atol=1e-2)  # the norm is not the identity here
+
+
+def _ellipsoid_case(seed: int, d: int = 24):
+    gen = torch.Generator().manual_seed(seed)
+    gain = torch.rand(1, d, generator=gen, dtype=torch.float64) * 3 - 0.5
+    gain[0, :3] = torch.tensor([0.0, 1e-4, -2e-3], dtype=torch.float64)  # near-zero gains, as on Gemma 3
+    return gen, gain
+
+
+def _unit_rms(v: torch.Tensor) -> torch.Tensor:
+    return v / v.pow(2).mean(dim=1, keepdim=True).sqrt()
+
+
+def test_nearest_on_ellipsoid_returns_a_reachable_output_unchanged():
+    from ksmith.methods.memit import nearest_on_ellipsoid
+
+    gen, gain = _ellipsoid_case(0)
+    u0 = _unit_rms(torch.randn(5, gain.shape[1], generator=gen, dtype=torch.float64))
+    u = nearest_on_ellipsoid(gain, gain * u0)
+    assert torch.allclose(gain * u, gain * u0, atol=1e-8)
+    assert torch.allclose(u.pow(2).mean(dim=1), torch.ones(5, dtype=torch.float64))
+
+
+def test_nearest_on_ellipsoid_beats_every_sampled_point_and_the_gain_division():
+    """For outputs off the ellipsoid (a shift meant for another layer's gains), no unit-RMS point is
+    nearer: neither 20,000 random ones, nor small moves around the answer, nor `t / gain` rescaled
+    (the first-order answer MEMIT used, which the near-zero gains throw far off)."""
+    from ksmith.methods.memit import nearest_on_ellipsoid
+
+    gen, gain = _ellipsoid_case(1)
+    d = gain.shape[1]
+    wanted = gain * _unit_rms(torch.randn(4, d, generator=gen, dtype=torch.float64))
+    wanted = wanted + 1.5 * torch.randn(wanted.shape, generator=gen, dtype=torch.float64)
+    u = nearest_on_ellipsoid(gain, wanted)
+    best = (gain * u - wanted).norm(dim=1)
+    samples = _unit_rms(torch.randn(20000, d, generator=gen, dtype=torch.float64))
+    sampled = (gain[:, None] * samples[None] - wanted[:, None]).norm(dim=2).min(dim=1).values
+    nearby = _unit_rms(u[:, None] + 0.01 * torch.randn(4, 500, d, generator=gen, dtype=torch.float64))
+    moved = (gain[:, None] * nearby - wanted[:, None]).norm(dim=2).min(dim=1).values
+    safe = torch.where(gain.abs() < 1e-3, torch.full_like(gain, 1e-3).copysign(gain), gain)
+    divided = (gain * _unit_rms(wanted / safe) - wanted).norm(dim=1)
+    assert (best <= sampled + 1e-9).all(), (best, sampled)
+    assert (best <= moved + 1e-9).all(), (best, moved)
+    assert (best < 0.9 * divided).all(), (best, divided)
