@@ -1,8 +1,9 @@
 """MEMIT: many facts at once, spread over several MLP output projections (Meng et al., 2023).
 
 1. For each fact, optimise `delta` at the *last* edited layer's MLP output projection (at the key
-   token) so the model emits the target; the wanted residual is `z = h + shift`, the residual
-   stream's shift that makes (`delta` itself, or its image through a post-MLP norm).
+   token) so the model emits the target; the wanted residual is `z = h + shift`, with `shift` the
+   change of the residual stream that `delta` makes (`delta` itself, or its image through a post-MLP
+   norm).
 2. For each edited layer `l`, bottom to top: read the current keys `K` (one row per fact) and
    residuals `h`; the remaining shift `R = (z - h) / (layers left)` is written with the batched
    least-squares update that keeps the keys of ordinary text (second moment `C_l`, weighted by
