@@ -133,6 +133,16 @@ def nearest_on_ellipsoid(gain: torch.Tensor, wanted: torch.Tensor, iterations: i
     return u / u.pow(2).mean(dim=1, keepdim=True).sqrt()  # exact unit rms despite the bisection's last step
 
 
+def post_norm_at_keys(model: Any, tokenizer: Any, arch: Architecture, layer: int, targets: list,
+                      hp: Any) -> tuple[torch.Tensor, torch.nn.Module, torch.dtype]:
+    """Block `layer`'s MLP output projection output at the key tokens [n, d], the post-MLP norm it
+    passes (Gemma 2/3) and that norm's dtype: what `residual_shift` and `value_shift` both start from."""
+    module = arch.mlp_out_module(layer)
+    _, y = read_keys_and_outputs(model, tokenizer, targets, module, module, hp.key_position, hp.chunk)
+    norm = model.get_submodule(arch.mlp_residual_module(layer))
+    return y, norm, next(norm.parameters()).dtype
+
+
 @register_method("memit", family=("edit", "unlearn"))
 class MEMIT(Method):
     Hparams = MEMITHparams
@@ -182,10 +192,7 @@ class MEMIT(Method):
         """
         if arch.mlp_post_norm is None:
             return delta
-        module = arch.mlp_out_module(layer)
-        _, y = read_keys_and_outputs(model, tokenizer, targets, module, module, hp.key_position, hp.chunk)
-        norm = model.get_submodule(arch.mlp_residual_module(layer))
-        dtype = next(norm.parameters()).dtype
+        y, norm, dtype = post_norm_at_keys(model, tokenizer, arch, layer, targets, hp)
         return norm((y + delta).to(dtype)).float() - norm(y.to(dtype)).float()
 
     @torch.no_grad()
@@ -213,10 +220,7 @@ class MEMIT(Method):
         """
         if arch.mlp_post_norm is None:
             return resid
-        module = arch.mlp_out_module(layer)
-        _, y = read_keys_and_outputs(model, tokenizer, targets, module, module, hp.key_position, hp.chunk)
-        norm = model.get_submodule(arch.mlp_residual_module(layer))
-        dtype = next(norm.parameters()).dtype
+        y, norm, dtype = post_norm_at_keys(model, tokenizer, arch, layer, targets, hp)
         gain = norm(torch.ones(1, y.shape[1], dtype=dtype, device=y.device)).double()
         current = norm(y.to(dtype)).double()
         rms_y = y.double().pow(2).mean(dim=1, keepdim=True).sqrt().clamp(min=1e-30)
