@@ -218,6 +218,36 @@ def tuning_split_text(seeds: Sequence[int], models: Sequence[str] | None = None)
     return " ".join(parts)
 
 
+def provenance_table(results: Sequence[Any]) -> list[str]:
+    """Which code each model's cells ran at, and how much compute they took.
+
+    A findings run is often resumed and its shards merged (`ksmith report`), so its cells can come
+    from several commits; a reader must see that, and the in-case compute time (update, score, drift
+    and geometry as each case timed them, model loading and known-set filtering not included) says
+    what reproducing it costs on the recorded device and threads.
+    """
+    groups: dict[tuple[str, ...], list[Any]] = {}
+    for r in results:
+        prov = r.provenance
+        commit = str(prov.get("git_commit") or "unrecorded")[:7]
+        where = f"{prov.get('device', '?')}, {prov.get('dtype', '?')}, {prov.get('threads', '?')} thread(s)"
+        groups.setdefault((r.key["model"], commit, str(prov.get("code_version", "unrecorded")), where), []).append(r)
+    if not groups:
+        return []
+    lines = [
+        "**Provenance.** The commit and code version each model's cells ran at, with their summed in-case "
+        "compute time (update, score, drift and geometry as each case timed them; model loading and "
+        "known-set filtering not included).",
+        "",
+        "| model | commit | code version | cells | device, dtype, threads | in-case compute |",
+        "|---|---|---|---|---|---|",
+    ]
+    for (model, commit, code, where), cells in sorted(groups.items()):
+        seconds = sum(float(v) for r in cells for v in r.timings.values())
+        lines.append(f"| {model} | {commit} | {code} | {len(cells)} | {where} | {seconds / 3600:.2f} h |")
+    return lines
+
+
 def _sections(findings: Sequence[Finding], heading: str = "##", anchor: str = "") -> list[str]:
     lines: list[str] = []
     for f in findings:
@@ -278,6 +308,7 @@ def render_markdown(
     command: str | None = None,
     seeds: Sequence[int] = (),
     compare: Mapping[str, Sequence[Finding]] | None = None,
+    results: Sequence[Any] = (),
 ) -> str:
     """The report. One model and nothing to compare: one verdict table and a section per finding.
     Otherwise a finding x model verdict table (the compared runs' models as extra columns), then a
@@ -297,6 +328,8 @@ def render_markdown(
         ),
         "",
         tuning_split_text(seeds, models),
+        "",
+        *provenance_table(passed(results)),
         "",
     ]
     if len(models) == 1 and not compare:
@@ -351,7 +384,7 @@ def write_findings(
         path,
         render_markdown(
             per_model, run_dir.resolve().name, len(ok), len(results), command,
-            seeds=[int(r.key["seed"]) for r in results], compare=others,
+            seeds=[int(r.key["seed"]) for r in results], compare=others, results=results,
         ),
     )
     return path

@@ -368,3 +368,26 @@ def test_findings_command_writes_markdown_and_plots(tmp_path: Path, capsys) -> N
     assert (run / "findings_spread.png").read_bytes()[:4] == b"\x89PNG"
     assert "findings_spread.png" in text
     assert main(["findings", str(tmp_path / "missing"), "--no-world"]) == 2
+
+
+def test_the_report_names_each_models_commits_and_compute_time(tmp_path: Path) -> None:
+    """A merged run's cells can come from several commits: the report says which, with their cost."""
+    from dataclasses import replace
+
+    run = tmp_path / "20260101T000000Z-prov"
+    run.mkdir()
+    at = {"device": "cpu", "dtype": "float32", "threads": 1}
+    old = {**at, "git_commit": "bb654fbde2afa2b5", "code_version": "c0de01"}
+    new = {**at, "git_commit": "40ac5e8aaaaaaaaa", "code_version": "c0de02"}
+    timed = {"update_s": 1800.0, "score_s": 900.0}  # 0.75 h a cell
+    cells = [
+        replace(c, provenance=old if i % 2 else new, timings=timed)
+        for i, c in enumerate(spread_cells(0.3, 0.05, 0.8, 0.3))
+    ]
+    cells.append(replace(case("npo", "unlearn", status="failed"), provenance=old, timings=timed))
+    (run / "results.jsonl").write_text(dumps_results(cells))
+    assert main(["findings", str(run), "--no-world"]) == 0
+    text = (run / "findings.md").read_text()
+    # spread_cells gives three passed cells: two at 40ac5e8, one at bb654fb; the failed one is not counted
+    assert "| tiny-kg | 40ac5e8 | c0de02 | 2 | cpu, float32, 1 thread(s) | 1.50 h |" in text
+    assert "| tiny-kg | bb654fb | c0de01 | 1 | cpu, float32, 1 thread(s) | 0.75 h |" in text
