@@ -432,6 +432,12 @@ def collapse(results: Sequence[Any]) -> Finding:
         mine = select(cells, method=method)
         direct, reverse = _curve(mine, "direct_acc"), _curve(mine, "reverse_acc")
         if len(direct) < 2:
+            # a k=1 cell can lose its only intervention's direct probes to the precondition filter,
+            # and a curve uses only the (model, level, seed) groups present at every k
+            f.notes.append(
+                f"{method}: direct_acc at {len(direct)} scale(s) over the (model, level, seed) groups "
+                f"that have it at every k of the run ({len(mine)} cell(s)); a fall needs 2."
+            )
             continue
         res = consistency_collapse(
             {k: (e.value, e.ci) for k, e in direct.items()},

@@ -267,7 +267,7 @@ def _sections(findings: Sequence[Finding], heading: str = "##", anchor: str = ""
                 + [f"| {a} | {b} |" for a, b in f.rows]
                 + [""]
             )
-        else:
+        elif not f.notes:  # with notes, they say what is missing
             lines += ["_The run has no cells this finding needs._", ""]
         lines.append(f"**Verdict: {f.verdict}.**")
         for note in f.notes:

@@ -273,6 +273,21 @@ def test_collapse_verdicts() -> None:
         for k in (1, 10, 100)
     ]
     assert collapse(steady).verdict == INCONCLUSIVE
+    # seed 1 lost its k=1 direct probes to the precondition filter and seed 2 has no k=100 cell: no
+    # (model, level, seed) group has direct_acc at every k, and the report says so (not "no cells")
+    from dataclasses import replace
+
+    def seeded(c: CaseResult, seed: int) -> CaseResult:
+        return replace(c, key={**c.key, "seed": seed})
+
+    one, ten, hundred = cells(0.68)
+    gap = [seeded(ten, 1), seeded(hundred, 1), seeded(one, 2), seeded(ten, 2)]
+    found = collapse(gap)
+    assert found.verdict == INCONCLUSIVE and not found.rows
+    assert found.notes == [
+        "memit: direct_acc at 0 scale(s) over the (model, level, seed) groups that have it at every k "
+        "of the run (4 cell(s)); a fall needs 2."
+    ]
 
 
 def test_geometry_verdicts() -> None:
