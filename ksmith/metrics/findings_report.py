@@ -222,9 +222,9 @@ def provenance_table(results: Sequence[Any]) -> list[str]:
     """Which code each model's cells ran at, and how much compute they took.
 
     A findings run is often resumed and its shards merged (`ksmith report`), so its cells can come
-    from several commits; a reader must see that, and the in-case compute time (update, score, drift
-    and geometry as each case timed them, model loading and known-set filtering not included) says
-    what reproducing it costs on the recorded device and threads.
+    from several commits; a reader must see that, and the in-case compute time (the `timings` each
+    case journals: the update, the scoring after it, drift and geometry) says roughly what reproducing
+    it costs on the recorded device and threads.
     """
     groups: dict[tuple[str, ...], list[Any]] = {}
     for r in results:
@@ -236,8 +236,8 @@ def provenance_table(results: Sequence[Any]) -> list[str]:
         return []
     lines = [
         "**Provenance.** The commit and code version each model's cells ran at, with their summed in-case "
-        "compute time (update, score, drift and geometry as each case timed them; model loading and "
-        "known-set filtering not included).",
+        "compute time (the update, the scoring after it, drift and geometry as each case timed them; the "
+        "scoring before the update, model loading and known-set filtering are not included).",
         "",
         "| model | commit | code version | cells | device, dtype, threads | in-case compute |",
         "|---|---|---|---|---|---|",
@@ -306,7 +306,6 @@ def render_markdown(
     cases: int,
     total: int,
     command: str | None = None,
-    seeds: Sequence[int] = (),
     compare: Mapping[str, Sequence[Finding]] | None = None,
     results: Sequence[Any] = (),
 ) -> str:
@@ -327,11 +326,11 @@ def render_markdown(
             + (" Each model is tested on its own cells: nothing is pooled across models." if len(models) > 1 else "")
         ),
         "",
-        tuning_split_text(seeds, models),
-        "",
-        *provenance_table(passed(results)),
+        tuning_split_text([int(r.key["seed"]) for r in results], models),
         "",
     ]
+    provenance = provenance_table(passed(results))
+    lines += [*provenance, ""] if provenance else []
     if len(models) == 1 and not compare:
         findings = per_model[models[0]]
         lines += ["| finding | verdict |", "|---|---|"]
@@ -384,7 +383,7 @@ def write_findings(
         path,
         render_markdown(
             per_model, run_dir.resolve().name, len(ok), len(results), command,
-            seeds=[int(r.key["seed"]) for r in results], compare=others, results=results,
+            compare=others, results=results,
         ),
     )
     return path
