@@ -422,9 +422,11 @@ def collapse(results: Sequence[Any]) -> Finding:
         "falls by >= 0.2 below its best at a smaller k with non-overlapping intervals, while reverse_acc "
         "is at most 0.1 below its value at the smallest k and at least direct_acc. Reproduced if at "
         "least one method collapses. "
-        "Not reproduced if some method's direct_acc falls significantly but reverse_acc does not stay high "
-        "and no method collapses. Inconclusive if no method's direct_acc falls significantly (capacity "
-        "not reached in this grid) or fewer than 2 scales.",
+        "Not reproduced if some method's direct_acc falls significantly, reverse_acc measured at that k "
+        "does not stay high, and no method collapses. Inconclusive if no method's direct_acc falls "
+        "significantly (capacity not reached in this grid), if reverse_acc is not measured where it falls "
+        "(no reverse probe survived the known-set filter: a missing reverse is not a low one), or with "
+        "fewer than 2 scales.",
     )
     cells = select(results, task="edit")
     collapsed, fell = [], []
@@ -449,18 +451,20 @@ def collapse(results: Sequence[Any]) -> Finding:
             else f"k={k}: {direct[k].value:.2f}/—"
             for k in sorted(direct)
         )
-        state = (
-            f"collapse at k={res.k_critical}"
-            if res.collapsed
-            else (
-                "direct falls, reverse does not stay high"
-                if res.direct_drop
-                else "no significant fall"
-            )
-        )
+        # `reverse_drop` is None when reverse_acc was not measured at the k of the fall (or at no k):
+        # that fall says nothing about whether reverse stays high, so it is no evidence either way
+        against = bool(res.direct_drop) and not res.collapsed and res.reverse_drop is not None
+        if res.collapsed:
+            state = f"collapse at k={res.k_critical}"
+        elif against:
+            state = "direct falls, reverse does not stay high"
+        elif res.direct_drop:
+            state = "direct falls, reverse not measured there"
+        else:
+            state = "no significant fall"
         f.rows.append((f"{method} (direct/reverse)", f"{state} ({pts})"))
         collapsed += [method] if res.collapsed else []
-        fell += [method] if res.direct_drop else []
+        fell += [method] if against else []
     if collapsed:
         f.verdict = REPRODUCED
     elif fell:

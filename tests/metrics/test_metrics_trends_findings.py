@@ -273,6 +273,14 @@ def test_collapse_verdicts() -> None:
         for k in (1, 10, 100)
     ]
     assert collapse(steady).verdict == INCONCLUSIVE
+    # direct falls but no reverse probe was measured (a model that knows no reverse fact): a missing
+    # reverse_acc is not a low one, so the fall decides nothing
+    unmeasured = [case("memit", "edit", scale=k, direct_acc=d) for k, d in ((1, 0.95), (10, 0.9), (100, 0.3))]
+    found = collapse(unmeasured)
+    assert found.verdict == INCONCLUSIVE
+    assert found.rows == [
+        ("memit (direct/reverse)", "direct falls, reverse not measured there (k=1: 0.95/—, k=10: 0.90/—, k=100: 0.30/—)")
+    ]
     # seed 1 lost its k=1 direct probes to the precondition filter and seed 2 has no k=100 cell: no
     # (model, level, seed) group has direct_acc at every k, and the report says so (not "no cells")
     from dataclasses import replace
