@@ -7,7 +7,7 @@ A `GridSpec` is the resolved configuration of one run (a preset plus the user's 
 Presets (what `--ksmith-grid` picks before any explicit option overrides a field):
 
 - `smoke`:   `tiny-kg-small` (tiny-kg with `TinyConfig.small()`) on the small world, every method,
-             the leaf level, k=1, seed 0. Under two minutes on 2 cores, pretraining included: it
+             the leaf level, k=1, seed 0. The model is shipped, so nothing is pretrained: it
              proves the pipeline works, not what the methods can do on the real model.
 - `default`: the default world (all four domains), every method, all three levels, k = 1, 10, 100.
 - `full`:    a larger world, all levels, k = 1 ... 10,000, three seeds.

@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ksmith.errors import KsmithError
+from ksmith.models.tiny import read_meta
+
 
 def _bar(total: int) -> Any:
     from tqdm import tqdm
@@ -18,11 +21,15 @@ def _bar(total: int) -> Any:
 def _run(args: argparse.Namespace) -> int:
     import torch
 
-    from ksmith.models.tiny import TinyConfig, pretrain, read_meta
+    from ksmith.models.tiny import TinyConfig, pretrain
     from ksmith.world import build_world, load_world
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.embedded:
+        return _ship(args.embedded)
+    if not args.out:
+        raise KsmithError("ksmith pretrain: give --out DIR (where to write the checkpoint), or --embedded NAME")
     world = load_world(args.world) if args.world else build_world(seed=args.seed)
     base = TinyConfig.small() if args.small else TinyConfig()
     overrides = {
@@ -61,6 +68,34 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ship(names: str) -> int:
+    from ksmith.models.embedded import EMBEDDED, ship
+
+    chosen = list(EMBEDDED) if names == "all" else [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in chosen if n not in EMBEDDED]
+    if unknown or not chosen:
+        raise KsmithError(f"--embedded: unknown model(s) {unknown or names!r}; use all or one of {', '.join(EMBEDDED)}")
+    for name in chosen:
+        path = _ship_one(name, ship, EMBEDDED[name].config().max_steps)
+        meta = read_meta(path)
+        summary = {k: meta[k] for k in ("steps", "train_seconds", "held_in_accuracy", "held_out_accuracy", "recipe")}
+        print(f"{name} -> {path}: {json.dumps(summary)}")
+    return 0
+
+
+def _ship_one(name: str, ship: Any, max_steps: int) -> Path:
+    bar = _bar(max_steps)
+
+    def progress(step: int, loss: float, accuracy: float | None) -> None:
+        bar.n = step
+        bar.refresh()
+
+    try:
+        return ship(name, progress=progress)
+    finally:
+        bar.close()
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "pretrain",
@@ -71,7 +106,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--world", help="world JSON (from `ksmith world --out`); default: the default world")
     p.add_argument("--seed", type=int, default=0, help="seed of the default world (without --world)")
-    p.add_argument("--out", required=True, help="checkpoint directory to write")
+    p.add_argument("--out", help="checkpoint directory to write")
+    p.add_argument(
+        "--embedded",
+        metavar="NAME[,...]|all",
+        help="re-train the shipped model(s) (tiny-kg, tiny-kg-small) from their recipe on the CPU, one thread, "
+        "and write them into the package (`make embedded-models`); other options are ignored",
+    )
     p.add_argument("--small", action="store_true", help="start from the small test config")
     p.add_argument("--n-layer", type=int)
     p.add_argument("--n-embd", type=int)
