@@ -311,6 +311,30 @@ def known_cache_key(model_hash: str, world: World, sample: int | None = None) ->
     return stable_hash(*parts) if sample is None else stable_hash(*parts, sample)
 
 
+#: The committed known sets (package data), one file per model spec: the record, and what the harness
+#: draws a real model's interventions from whenever the file was measured on these very weights and
+#: world (`committed_known`).
+COMMITTED_DIR = Path(__file__).resolve().parent / "known_sets"
+
+
+def committed_known(name: str, model_hash: str, world: World, sample: int | None = None) -> KnownSet | None:
+    """The committed known set of model `name`, if it was measured on these weights and this world.
+
+    Why the harness prefers it to measuring: a fact on the edge of "known" can fall either way under
+    another CPU's kernels, and the interventions, so every number of a real-model cell, would then
+    depend on the machine. The committed file is the same everywhere (and saves SmolLM2 7 minutes and
+    Gemma 3 half an hour on a fresh machine). Measured with a sample, or on other weights or another
+    world, it does not apply, and the caller measures.
+    """
+    path = COMMITTED_DIR / f"{name}.json"
+    if sample is not None or not path.is_file():
+        return None
+    known = KnownSet.load(path)
+    if known.model_hash != model_hash or known.world_hash != world.hash or known.sample is not None:
+        return None
+    return known
+
+
 def cached_known(model: LoadedModel, world: World, *, batch_size: int = 64, sample: int | None = None) -> KnownSet:
     """`measure_known`, computed once per (model weights, world, sample, code version) under the
     cache root."""

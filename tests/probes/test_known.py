@@ -144,3 +144,26 @@ def test_k100_at_leaf_and_every_probe_type_at_k10_from_a_known_half(real, seed):
             small = build_dataset(real, task, level, 10, 0, known=known)
             counts = {t: sum(fams.values()) for t, fams in small.summary().items()}
             assert all(n >= 1 for n in counts.values()), (task, level, counts)
+
+
+def test_the_committed_known_set_applies_only_to_its_weights_world_and_full_measurement(tmp_path, monkeypatch, real):
+    import ksmith.probes.known as known_module
+    from ksmith.probes.known import committed_known
+
+    half = half_known(real)
+    monkeypatch.setattr(known_module, "COMMITTED_DIR", tmp_path)
+    half.save(tmp_path / "fake.json")
+    found = committed_known("fake", half.model_hash, real)
+    assert found is not None and found.hash == half.hash
+    assert committed_known("fake", "1" * 16, real) is None  # other weights: measure them
+    assert committed_known("fake", half.model_hash, real, sample=5) is None  # a sampled run asked for less
+    assert committed_known("other", half.model_hash, real) is None
+
+
+def test_the_committed_known_sets_were_measured_on_the_committed_real_world(real):
+    from ksmith.probes.known import COMMITTED_DIR
+
+    files = sorted(COMMITTED_DIR.glob("*.json"))
+    assert [f.stem for f in files] == ["gemma3-270m", "smollm2-135m"]
+    for path in files:
+        KnownSet.load(path).check_world(real)  # else: re-measure with `ksmith known` and commit it
