@@ -178,9 +178,6 @@ def run_ci(args: argparse.Namespace) -> Outcome:
         baseline = read_baseline(baseline_path)  # missing or malformed: bad input, before any work
     methods = _methods(args, baseline)
     fail_on = args.fail_on or (baseline.fail_on if baseline is not None else DEFAULT_FAIL_ON)
-    significant_only = (
-        args.significant_only if args.significant_only is not None else baseline is not None and baseline.significant_only
-    )
     tolerances = parse_fail_on(fail_on)
     grid = _grid_options(args, baseline)
     _check_grid(grid, methods)
@@ -229,7 +226,7 @@ def run_ci(args: argparse.Namespace) -> Outcome:
             "grid": grid,
             "methods": list(methods),
         }
-        recorded = make_baseline(results, fail_on, provenance, significant_only=significant_only)
+        recorded = make_baseline(results, fail_on, provenance)
         write_baseline(baseline_path, recorded)
         stage = outcome.add(Stage("baseline", "PASS", f"wrote {baseline_path} ({len(recorded.results)} cell(s), gate {fail_on})"))
         measured = {name for r in recorded.results for name in r.metrics}
@@ -237,13 +234,13 @@ def run_ci(args: argparse.Namespace) -> Outcome:
         if unmeasured:
             stage.lines.append(f"note: {', '.join(unmeasured)} not measured by this grid (not gated)")
         if baseline is not None:
-            previous = gate(baseline, results, tolerances, significant_only=significant_only)
+            previous = gate(baseline, results, tolerances)
             lines = [line for line in render_gate(previous).splitlines() if not line.strip().startswith("note:")]
             stage.lines += ["against the previous baseline:", *lines]
         return _finish(outcome, "baseline updated")
 
     assert baseline is not None
-    verdict = gate(baseline, results, tolerances, significant_only=significant_only)
+    verdict = gate(baseline, results, tolerances)
     lines = render_gate(verdict).splitlines()
     if verdict.regressed:
         status = "FAIL"
@@ -256,8 +253,7 @@ def run_ci(args: argparse.Namespace) -> Outcome:
         status = "STALE"
     else:
         status = "PASS"
-    rule = f"{fail_on}{', significant only' if significant_only else ''}"
-    gate_stage = outcome.add(Stage("gate", status, f"{baseline_path}, {rule}"))
+    gate_stage = outcome.add(Stage("gate", status, f"{baseline_path}, {fail_on}, beyond the 95% intervals"))
     gate_stage.lines = lines
     if status == "STALE":
         gate_stage.lines.append(
@@ -326,11 +322,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--fail-on",
         metavar="METRIC:DELTA[,...]",
-        help="tolerances (default: the baseline's own; for a new baseline "
-        "direct_acc, reverse_acc, contextual_acc, ccr and rr at 0.1)",
+        help="tolerances: the smallest change that fails, when it is also past the 95%% intervals "
+        "(default: the baseline's own; for a new baseline direct_acc, reverse_acc, contextual_acc, ccr and rr at 0.1)",
     )
-    parser.add_argument("--significant-only", action=argparse.BooleanOptionalAction, default=None, help="fail only on regressions whose 95%% intervals do not overlap "
-        "(default: as the baseline was recorded; with --update-baseline, recorded in it)")
     parser.add_argument("--allow-stale", action="store_true", help="exit 0 when the baseline no longer applies (it is still reported)")
     parser.add_argument("--skip-conformance", action="store_true", help="skip the conformance suite")
     parser.add_argument("--report-dir", default="reports", help="where the grid's run is written (default: reports)")

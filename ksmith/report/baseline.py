@@ -3,14 +3,16 @@
 A method's repository keeps one small file (`ksmith-baseline.json`, written by
 `ksmith ci --update-baseline`). It holds, per grid cell, only the metrics its tolerances name, plus
 the *fingerprint* that makes those numbers comparable: ksmith's code version, the world and dataset
-hashes, the model (its spec, and its weights hash for a checkpoint), protocols, mode, dtype and
-device type. The method's own hyper-parameters are not part of the fingerprint: a change to the
+hashes, the model (its spec and its weights' hash), protocols, mode, dtype, device type and threads. The method's own hyper-parameters are not part of the fingerprint: a change to the
 method is exactly what the gate is for. The header keeps the tolerances and the provenance (ksmith's
 version and code version, the grid options, the model hashes and worlds).
 
 When a cell's fingerprint differs from the new run's, the baseline no longer applies to it: the cell
 is reported as *stale*, with what changed, and is not compared. A new model or a new ksmith changes
-every number a little, and calling that a regression of the method would be wrong.
+every number a little, and calling that a regression of the method would be wrong. The embedded
+tiny models are shipped weights (`ksmith.models.embedded`), the same bits on every machine, so their
+hash is in the fingerprint like any checkpoint's: a run on other weights is stale, never a regression.
+How the gate decides on the cells that remain: `ksmith.report.compare`.
 
 The file is JSON, indented, with sorted keys and rounded values, so `git diff` shows what moved.
 """
@@ -45,10 +47,8 @@ FINGERPRINT: tuple[str, ...] = (
     "device_type",
     "threads",
 )
-#: Model specs ksmith pretrains from a recipe (see `fingerprint`).
-RECIPE_SPECS: frozenset[str] = frozenset({"tiny-kg", "tiny-kg-small"})
-#: The default gate: the paper's headline quantities, with room for a probe or two of noise on the
-#: small grids a CI runs (a 1-cell smoke grid has a few dozen probes per metric).
+#: The default gate: the paper's headline quantities, each failing only past 0.1 and past its
+#: intervals (`ksmith.report.compare`).
 DEFAULT_FAIL_ON = "direct_acc:0.1,reverse_acc:0.1,contextual_acc:0.1,ccr:0.1,rr:0.1"
 DIGITS = 6
 
@@ -58,20 +58,11 @@ class BaselineError(ReportError):
 
 
 def fingerprint(result: CaseResult) -> dict[str, Any]:
-    """The provenance fields of `result` that decide whether its numbers can be compared.
-
-    A model ksmith pretrains itself (`RECIPE_SPECS`) is identified by its recipe (spec, world and
-    code version), not by its weights: the same recipe gives other bits under another thread count
-    or CPU (measured: three different weight hashes for 1, 2 and 4 torch threads after 60 steps of
-    tiny-kg-small), so a baseline recorded on a laptop would be stale on every CI runner. Those
-    differences are noise for the tolerances to absorb. A checkpoint is identified by its weights.
-    """
+    """The provenance fields of `result` that decide whether its numbers can be compared."""
     prov = dict(result.provenance)
     device = prov.get("device")
     if device is not None:
         prov["device_type"] = str(device).split(":")[0]  # cuda:0 and cuda:1 give the same numbers
-    if prov.get("model_spec") in RECIPE_SPECS:
-        prov.pop("model_hash", None)
     return {name: prov[name] for name in FINGERPRINT if prov.get(name) is not None}
 
 
@@ -83,7 +74,6 @@ class Baseline:
     results: tuple[CaseResult, ...]
     fail_on: str
     provenance: Mapping[str, Any] = field(default_factory=dict)
-    significant_only: bool = False  # fail only on regressions whose 95% intervals do not overlap
 
     @property
     def tolerances(self) -> tuple[Tolerance, ...]:
@@ -94,9 +84,7 @@ class Baseline:
         return tuple(sorted({str(r.key["method"]) for r in self.results}))
 
 
-def make_baseline(
-    results: Sequence[CaseResult], fail_on: str, provenance: Mapping[str, Any], *, significant_only: bool = False
-) -> Baseline:
+def make_baseline(results: Sequence[CaseResult], fail_on: str, provenance: Mapping[str, Any]) -> Baseline:
     """A baseline from a run's results: only passed cells, only the metrics `fail_on` names."""
     tolerances = parse_fail_on(fail_on)
     failed = [r.case_id for r in results if r.status != "passed"]
@@ -118,7 +106,7 @@ def make_baseline(
     header = dict(provenance)
     header["models"] = _distinct(results, "model", "model_hash")
     header["worlds"] = sorted({str(r.provenance["world_hash"]) for r in results if r.provenance.get("world_hash")})
-    return Baseline(cells, fail_on, header, significant_only)
+    return Baseline(cells, fail_on, header)
 
 
 def _distinct(results: Sequence[CaseResult], key: str, field_name: str) -> dict[str, str]:
@@ -157,7 +145,6 @@ def dumps_baseline(baseline: Baseline) -> str:
     data = {
         MARKER: FORMAT,
         "fail_on": baseline.fail_on,
-        "significant_only": baseline.significant_only,
         "provenance": dict(baseline.provenance),
         "cells": cells,
     }
@@ -195,12 +182,11 @@ def read_baseline(path: Path) -> Baseline:
         )
         fail_on = str(data["fail_on"])
         parse_fail_on(fail_on)
-        significant_only = bool(data.get("significant_only", False))
     except ReportError as exc:
         raise BaselineError(f"{path}: {exc}") from None
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BaselineError(f"{path}: malformed baseline ({type(exc).__name__}: {exc}); re-record it with `ksmith ci --update-baseline`") from None
-    return Baseline(results, fail_on, dict(data.get("provenance") or {}), significant_only)
+    return Baseline(results, fail_on, dict(data.get("provenance") or {}))
 
 
 def write_baseline(path: Path, baseline: Baseline) -> Path:
@@ -239,19 +225,10 @@ def stale_reasons(base: CaseResult, new: CaseResult) -> list[str]:
     ]
 
 
-def gate(
-    baseline: Baseline,
-    results: Sequence[CaseResult],
-    tolerances: Sequence[Tolerance] | None = None,
-    *,
-    significant_only: bool | None = None,
-) -> GateResult:
-    """Compare `results` with `baseline` under `tolerances` and `significant_only` (default: the
-    baseline's own), leaving out the cells whose fingerprint changed (stale) rather than calling
-    their differences regressions."""
+def gate(baseline: Baseline, results: Sequence[CaseResult], tolerances: Sequence[Tolerance] | None = None) -> GateResult:
+    """Compare `results` with `baseline` under `tolerances` (default: the baseline's own), leaving out
+    the cells whose fingerprint changed (stale) rather than calling their differences regressions."""
     tolerances = tuple(tolerances) if tolerances is not None else baseline.tolerances
-    if significant_only is None:
-        significant_only = baseline.significant_only
     new_by_cell = {r.cell: r for r in results}
     stale: dict[str, list[str]] = {}
     applicable = []
@@ -263,9 +240,7 @@ def gate(
         else:
             applicable.append(base)
     stale_cells = {r.cell for r in baseline.results if r.case_id in stale}
-    comparison = compare_runs(
-        applicable, [r for r in results if r.cell not in stale_cells], tolerances, significant_only=significant_only
-    )
+    comparison = compare_runs(applicable, [r for r in results if r.cell not in stale_cells], tolerances)
     recorded = {name for r in baseline.results for name in r.metrics}
     return GateResult(
         comparison=comparison,

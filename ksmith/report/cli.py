@@ -35,7 +35,7 @@ def _report(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     tolerances = parse_fail_on(args.fail_on)
     base, new = read_results(Path(args.base)), read_results(Path(args.new))
-    comparison = compare_runs(base, new, tolerances, significant_only=args.significant_only)
+    comparison = compare_runs(base, new, tolerances)
     print(render_comparison(comparison))
     if comparison.compared == 0:
         raise ReportError(f"{args.base} and {args.new} share no grid cell: nothing to compare")
@@ -78,12 +78,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--fail-on",
         required=True,
         metavar="METRIC:DELTA[,...]",
-        help="tolerances, absolute (direct_acc:0.02) or relative to the baseline (direct_acc:5%%)",
-    )
-    compare.add_argument(
-        "--significant-only",
-        action="store_true",
-        help="fail only on regressions whose 95%% intervals do not overlap (or cells that were lost)",
+        help="tolerances, absolute (direct_acc:0.02) or relative to the baseline (direct_acc:5%%); a cell "
+        "regresses past its tolerance and past the two runs' 95%% intervals",
     )
     compare.set_defaults(func=_compare)
 

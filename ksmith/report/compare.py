@@ -1,27 +1,37 @@
 """The regression gate: compare a new run with a baseline, cell by cell, metric by metric.
 
-Modelled on pytest-benchmark's `--benchmark-compare-fail=mean:5%`. A tolerance is
-`METRIC:DELTA` — an absolute change (`direct_acc:0.02`) or a relative one (`direct_acc:5%`, of the
-baseline value). A cell regresses on a metric when the metric moved in its bad direction (down for ↑
-metrics, up for ↓ metrics, either way for metrics without a direction) by more than the tolerance,
-or when the cell passed in the baseline and failed in the new run, or lost the metric.
+Modelled on pytest-benchmark's `--benchmark-compare-fail=mean:5%`, with one difference: a cell's
+metric is an estimate with a 95% interval (a cluster bootstrap over interventions), and the gate
+decides with it. A cell regresses on a metric when both hold:
+
+1. it moved in its bad direction (down for ↑ metrics, up for ↓ metrics, either way for metrics
+   without a direction) by more than the tolerance `METRIC:DELTA`, an absolute change
+   (`direct_acc:0.02`) or a relative one (`direct_acc:5%`, of the baseline value): the smallest
+   change worth failing a build for;
+2. the change is larger than the two intervals allow: |new - base| > sqrt(a² + b²), with a and b the
+   half-widths of the baseline's and the new run's intervals on the sides that face each other.
+   That is the 95% interval of a difference of two independent estimates excluding zero; the two
+   runs score the same probes, so their errors are positively correlated and the test errs toward
+   calling a change noise.
+
+A metric without an interval on either side (a cell of one intervention) is decided by the tolerance
+alone, and the line says so: such a cell cannot tell a flipped probe from a regression, and a gate
+should run cells with several interventions. A cell that passed in the baseline and failed in the
+new run, or lost the metric, regresses too. Changes past the tolerance that the intervals call noise
+are listed as such and do not fail.
+
 Cells are matched by grid key (model, method, task, level, scale, seed); a metric is compared only
 under the same protocol. Cells in only one of the runs are listed, not failed (shards of a grid
 compare against a baseline of the whole grid).
-
-Confidence intervals: each regression says whether it is *significant* (the two 95% intervals do
-not overlap), *within noise* (they overlap) or unknown (a side has no interval). A drop past the
-tolerance that sits inside the noise of a 40-probe cell is a different thing from a real one, and a
-reader of the gate's output should see which. With `significant_only=True` only significant
-regressions (and lost cells) fail the gate.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ksmith.report.records import CaseResult, ReportError
+from ksmith.report.records import CaseResult, MetricValue, ReportError
 
 
 @dataclass(frozen=True)
@@ -59,11 +69,18 @@ def parse_fail_on(text: str) -> tuple[Tolerance, ...]:
     return tuple(tolerances)
 
 
-def intervals_separate(base: tuple[float, float] | None, new: tuple[float, float] | None) -> bool | None:
-    """True when two intervals do not overlap, False when they do, None when either is missing."""
-    if base is None or new is None:
+def beyond_intervals(base: MetricValue, new: MetricValue) -> bool | None:
+    """True when the change from `base` to `new` is larger than their 95% intervals allow (rule 2 of
+    the module docstring), False when it is within them, None when either side has no interval."""
+    if base.ci is None or new.ci is None:
         return None
-    return base[1] < new[0] or new[1] < base[0]
+    change = new.value - base.value
+    if change >= 0:
+        facing = (base.ci[1] - base.value, new.value - new.ci[0])
+    else:
+        facing = (base.value - base.ci[0], new.ci[1] - new.value)
+    a, b = (max(0.0, side) for side in facing)
+    return abs(change) > math.hypot(a, b) + 1e-12
 
 
 @dataclass(frozen=True)
@@ -75,46 +92,37 @@ class Regression:
     new: float | None
     tolerance: Tolerance
     reason: str
-    significant: bool | None = None  # intervals separate; None: no interval (or the cell was lost)
+    significant: bool | None = None  # beyond the intervals; None: no interval (or the cell was lost)
 
     def describe(self) -> str:
-        noise = {True: " [significant: 95% intervals do not overlap]", False: " [within noise: 95% intervals overlap]"}
+        noise = {
+            True: " [beyond the 95% intervals]",
+            False: " [within noise: inside the 95% intervals]",
+            None: " [no interval: tolerance alone]" if self.new is not None else "",
+        }
         where = f" [{self.protocol}]" if self.protocol else ""
-        return f"{self.case_id}: {self.metric}{where} {self.reason}{noise.get(self.significant, '')}"
+        return f"{self.case_id}: {self.metric}{where} {self.reason}{noise[self.significant]}"
 
 
 @dataclass
 class Comparison:
     regressions: list[Regression] = field(default_factory=list)
+    within_noise: list[Regression] = field(default_factory=list)
     compared: int = 0
     only_base: list[str] = field(default_factory=list)
     only_new: list[str] = field(default_factory=list)
-    significant_only: bool = False
-
-    @property
-    def failing(self) -> list[Regression]:
-        """The regressions that fail the gate (all, or with `significant_only` the significant ones
-        and those without a value to compare)."""
-        if not self.significant_only:
-            return list(self.regressions)
-        return [r for r in self.regressions if r.significant is not False]
 
     @property
     def failed(self) -> bool:
-        return bool(self.failing)
+        return bool(self.regressions)
 
 
-def compare_runs(
-    base: Sequence[CaseResult],
-    new: Sequence[CaseResult],
-    tolerances: Sequence[Tolerance],
-    *,
-    significant_only: bool = False,
-) -> Comparison:
-    """Every regression of `new` against `base` beyond the tolerances, each with its significance."""
+def compare_runs(base: Sequence[CaseResult], new: Sequence[CaseResult], tolerances: Sequence[Tolerance]) -> Comparison:
+    """Every regression of `new` against `base` (the module docstring's rules), and the changes past
+    the tolerance that the intervals call noise."""
     base_by_cell = {r.cell: r for r in base}
     new_by_cell = {r.cell: r for r in new}
-    result = Comparison(significant_only=significant_only)
+    result = Comparison()
     result.only_base = sorted(base_by_cell[c].case_id for c in set(base_by_cell) - set(new_by_cell))
     result.only_new = sorted(new_by_cell[c].case_id for c in set(new_by_cell) - set(base_by_cell))
     for cell in sorted(set(base_by_cell) & set(new_by_cell), key=str):
@@ -148,20 +156,21 @@ def compare_runs(
                 worse = abs(change)
             if worse > tol.allowed(before.value) + 1e-12:
                 arrow = {True: "↑", False: "↓", None: ""}[before.higher_is_better]
-                result.regressions.append(
-                    Regression(now.case_id, tol.metric, before.protocol, before.value, after.value, tol,
-                               f"{arrow} {before.value:.4f} -> {after.value:.4f} ({change:+.4f}; tolerance {tol})",
-                               intervals_separate(before.ci, after.ci))
+                significant = beyond_intervals(before, after)
+                found = Regression(
+                    now.case_id, tol.metric, before.protocol, before.value, after.value, tol,
+                    f"{arrow} {before.value:.4f} -> {after.value:.4f} ({change:+.4f}; tolerance {tol})", significant,
                 )
+                (result.within_noise if significant is False else result.regressions).append(found)
     return result
 
 
 def render_comparison(comparison: Comparison) -> str:
-    failing = comparison.failing
     lines = [f"compared {comparison.compared} cells: {len(comparison.regressions)} regression(s)"]
-    if comparison.significant_only:
-        lines[0] += f", {len(failing)} significant or lost (--significant-only)"
-    lines += [f"  {'REGRESSION' if r in failing else 'within noise'} {r.describe()}" for r in comparison.regressions]
+    if comparison.within_noise:
+        lines[0] += f", {len(comparison.within_noise)} change(s) past the tolerance within noise"
+    lines += [f"  REGRESSION {r.describe()}" for r in comparison.regressions]
+    lines += [f"  within noise {r.describe()}" for r in comparison.within_noise]
     if comparison.only_base:
         lines.append(f"  {len(comparison.only_base)} cell(s) only in the baseline (not compared)")
     if comparison.only_new:

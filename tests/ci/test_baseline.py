@@ -73,12 +73,12 @@ def test_a_changed_fingerprint_is_stale_with_what_changed_not_a_regression() -> 
     assert "STALE" in text and "REGRESSION" not in text
 
 
-def test_weights_decide_for_a_checkpoint_the_recipe_for_a_model_trained_here() -> None:
-    checkpoint = make_baseline([result()], "direct_acc:0.1", {})
-    assert gate(checkpoint, [result(model_hash="m2")]).stale
-    trained = make_baseline([result(model_spec="tiny-kg-small")], "direct_acc:0.1", {})
-    assert not gate(trained, [result(model_spec="tiny-kg-small", model_hash="m2")]).stale
-    assert gate(trained, [result(model_spec="tiny-kg", model_hash="m2")]).stale  # another recipe
+def test_other_weights_make_a_cell_stale_for_every_model_the_embedded_ones_too() -> None:
+    for spec in ("hf:/models/gpt2", "tiny-kg-small", "tiny-kg"):
+        baseline = make_baseline([result(model_spec=spec)], "direct_acc:0.1", {})
+        verdict = gate(baseline, [result(direct=0.1, model_spec=spec, model_hash="m2")])
+        assert verdict.stale and not verdict.regressed, spec
+        assert verdict.stale["tiny-kg-top-mlp-ft-edit-leaf-k10-s0"] == ["model_hash m1 -> m2"]
 
 
 def test_a_failed_cell_is_a_regression_and_no_baseline_is_made_from_it() -> None:
@@ -107,10 +107,10 @@ def test_a_bad_file_is_named_with_what_to_do(tmp_path: Path, text: str, reason: 
     assert str(path) in str(info.value)
 
 
-def test_significant_only_is_kept_in_the_file_and_can_be_overridden(tmp_path: Path) -> None:
-    recorded = make_baseline([result()], "direct_acc:0.01", {}, significant_only=True)
-    baseline = read_baseline(write_baseline(tmp_path / "b.json", recorded))
-    assert baseline.significant_only
-    slightly_worse = [result(direct=0.88)]  # the factory's intervals are ±0.05: they overlap
-    assert gate(baseline, slightly_worse).comparison.regressions and not gate(baseline, slightly_worse).regressed
-    assert gate(baseline, slightly_worse, significant_only=False).regressed
+def test_a_drop_inside_the_intervals_is_noise_not_a_regression(tmp_path: Path) -> None:
+    baseline = read_baseline(write_baseline(tmp_path / "b.json", make_baseline([result()], "direct_acc:0.01", {})))
+    slightly_worse = gate(baseline, [result(direct=0.86)])  # intervals ±0.05: 0.04 is inside them
+    assert not slightly_worse.regressed and slightly_worse.comparison.within_noise
+    assert "within noise" in render_gate(slightly_worse)
+    assert gate(baseline, [result(direct=0.7)]).regressed
+    assert "significant_only" not in (tmp_path / "b.json").read_text()
