@@ -62,6 +62,11 @@ TOY = dict(key_position="prompt_last", clamp_norm=10.0)
 #: The toy models are no pretrained models: the value optimisation these tests exercise gets
 #: ksmith's own settings (60 steps, lr 0.5, decay 1e-3), not a published configuration's.
 TOY.update(v_steps=60, v_lr=0.5, weight_decay=1e-3)
+#: MEMIT's prior: the toy's key statistics come from the very 72 sentences being edited, so at the
+#: default weight (0.1) the prior counts the edited key as ordinary text and holds it back: the mean
+#: margin shift was 3.1-5.9 on one GPT-2 toy, depending on which CPU kernels trained it, against 24
+#: at 0.01 (measured on one AMD EPYC, under MKL's default and vendor-neutral paths).
+PRIOR = {"memit": {"mom2_weight": 0.01}}
 
 
 def _margins(model, tok, prompts, new: str, old: str) -> torch.Tensor:
@@ -76,7 +81,7 @@ def test_edit_moves_the_model_toward_the_new_object(method: str, layout: str, tr
     iv = request.interventions[0]
     before = _margins(model, tok, iv.prompts, iv.new_object, iv.old_object)
     assert (before < 0).all(), "the trained toy model should prefer the old object"
-    get_method(method, covariance_corpus=_corpus_file(tmp_path), **TOY).apply(model, tok, request)
+    get_method(method, covariance_corpus=_corpus_file(tmp_path), **TOY, **PRIOR.get(method, {})).apply(model, tok, request)
     after = _margins(model, tok, iv.prompts, iv.new_object, iv.old_object)
     assert (after - before).mean() > 5.0, f"{method}: margins {before.tolist()} -> {after.tolist()}"
 
@@ -89,7 +94,7 @@ def test_editing_as_unlearning_moves_toward_the_neutral_object(method: str, trai
     neutral = neutral_object()
     assert neutral == "unknown"
     before = _margins(model, tok, iv.prompts, neutral, iv.old_object)
-    get_method(method, covariance_corpus=_corpus_file(tmp_path), **TOY).apply(model, tok, request)
+    get_method(method, covariance_corpus=_corpus_file(tmp_path), **TOY, **PRIOR.get(method, {})).apply(model, tok, request)
     after = _margins(model, tok, iv.prompts, neutral, iv.old_object)
     assert (after - before).mean() > 5.0, f"{method}: margins {before.tolist()} -> {after.tolist()}"
 
