@@ -19,7 +19,8 @@ if [ -n "${KSMITH_SRC:-}" ]; then
 fi
 "$python" -m pip install -q -e "$here"
 
-# 2. Conformance suite, the smoke grid (tiny-kg-small, leaf level, k=1) and the regression gate
-#    against the committed baseline, with a short summary at the end of the log.
+# 2. Conformance suite, the grid the baseline was recorded on (here the smoke grid at k=30:
+#    tiny-kg-small, leaf level, 30 interventions) and the regression gate against the committed
+#    baseline, with a short summary at the end of the log.
 cd "$here"
 exec "$python" -m ksmith.cli ci --methods top-mlp-ft --baseline ksmith-baseline.json "$@"

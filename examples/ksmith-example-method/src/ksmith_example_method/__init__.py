@@ -27,9 +27,10 @@ from ksmith.tokens import encode_pair
 @dataclass(frozen=True)
 class TopMLPHparams(Hparams):
     """40 Adam steps at 1e-2, chosen on tiny-kg-small cells the CI gate never runs (edit, k=1, seeds
-    1-8 at the leaf and intermediate levels; the gate's cell is seed 0, leaf): every direct probe of
-    all 16 cells moved to the new object, ccr 0.14 on average. 20 steps left two cells at direct_acc
-    0.67; 20 or 40 steps at 3e-2 also reached 1.0 but with ccr 0.22-0.23 (more collateral change)."""
+    1-8 at the leaf and intermediate levels; the gate's cell is leaf, k=30, seed 0): every direct
+    probe of all 16 cells moved to the new object, ccr 0.14 on average. 20 steps left two cells at
+    direct_acc 0.67; 20 or 40 steps at 3e-2 also reached 1.0 but with ccr 0.22-0.23 (more collateral
+    change)."""
 
     steps: int = 40
     lr: float = 1e-2
