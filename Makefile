@@ -8,7 +8,9 @@ SMOLLM2_STAMP := $(VENV)/.smollm2
 # whatever the worker count, so -n does not change the numbers (see ksmith.plugin).
 BENCH_WORKERS ?= 2
 BENCH_ARGS ?=
-PYTEST := HF_HUB_OFFLINE=1 $(BIN)/pytest -p no:cacheprovider
+# One torch thread per test process (two xdist workers share the two cores): the plugin sets it for
+# a bench session, but leaves a plain test session as it finds it.
+PYTEST := HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/pytest -p no:cacheprovider
 
 .PHONY: bench smoke findings findings-real test test-all smollm2 gemma3 gpu-check peer perf example-baseline embedded-models real-world clean-venv
 
@@ -18,7 +20,7 @@ $(BIN)/python:
 # setuptools >= 70.1 builds wheels by itself: tests/ci installs the example method package offline,
 # without build isolation (Python 3.11's venv comes with setuptools 65.5, which cannot).
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e . "setuptools>=70.1"
+	$(BIN)/pip install -q -e ".[dev]" "setuptools>=70.1"
 	touch $(STAMP)
 
 # The default grid: every registered method on tiny-kg, 3 levels, k = 1, 10, 100; writes reports/latest.

@@ -16,13 +16,12 @@ sees every dependency in one place):
 
 * `models` (pretrained tiny-kg, ~5 CPU-minutes): the world's `World` class, schema, templates and
   corpus renderer (what the model reads; the world's *content* is in the key through its hash, so
-  the builders need not be), the tiny-kg trainer and tokenizer (`models/tiny.py`), and `scoring.py`
-  with `tokens.py` and `models/logits.py` (training stops when the scoring engine says held-in
-  accuracy reached the target). Editing a metric, a method, the report, or adding a world loader
-  does not retrain it.
+  the builders need not be), and the tiny-kg trainer and tokenizer (`models/tiny.py`, whose own
+  greedy check decides when held-in accuracy reached the target). Editing a metric, a method, the
+  scorer, the report, or adding a world loader does not retrain it.
 * `datasets`: the probes package (the generator) and the world modules it calls (`World.apply`,
   schema, templates).
-* `scores` (pre-update scores): `scoring.py`, `tokens.py` and `models/logits.py` (the LM head at the
+* `scores` (pre-update scores): the `scoring` package, `tokens.py` and `models/logits.py` (the LM head at the
   scored positions), the probes package (prompts and options) and the modules that load a model
   and its tokenizer (`MODEL_LOADING`; not the snapshot, the CLIs or the oracle: the weights
   themselves are in the key through their hash).
@@ -32,10 +31,8 @@ sees every dependency in one place):
 * `samples` (text a real model generated for the covariance statistics): its sampler, in
   `methods/covariance.py`.
 * `hub` (converted checkpoints): `models/hub.py`.
-* everything else (resume keys, provenance): `CODE_VERSION`, the whole package.
-
-`CODE_VERSION` stays importable under its old name (computed lazily on first access, never at
-import: hashing ~100 files costs a few ms, and `no work at import time` is a house rule).
+* everything else (resume keys, provenance): `code_version()`, the whole package (computed on first
+  use, never at import: hashing ~100 files costs a few ms).
 """
 
 from __future__ import annotations
@@ -66,17 +63,16 @@ MODEL_LOADING: tuple[str, ...] = (
 
 #: Cache kind -> the ksmith source parts (files or packages, relative to the package) its entries
 #: depend on; see the module docstring for why each part is there.
+#: The world modules that decide what a world holds and says (the class, its document, schema,
+#: templates, and the shapes its distractor pools are narrowed by).
+WORLD_CORE: tuple[str, ...] = (
+    "world/world.py", "world/document.py", "world/schema.py", "world/templates.py", "world/shapes.py",
+)
 CACHE_PARTS: dict[str, tuple[str, ...]] = {
-    "models": (
-        "world/world.py", "world/schema.py", "world/templates.py", "world/corpus.py", "models/tiny.py",
-        "scoring.py", "tokens.py", "models/logits.py",
-    ),
-    "datasets": ("world/world.py", "world/schema.py", "world/templates.py", "probes"),
-    "scores": ("scoring.py", "tokens.py", "models/logits.py", "probes", *MODEL_LOADING),
-    "known": (
-        "world/world.py", "world/schema.py", "world/templates.py", "scoring.py", "tokens.py", "models/logits.py",
-        "probes", *MODEL_LOADING,
-    ),
+    "models": (*WORLD_CORE, "world/corpus.py", "models/tiny.py"),
+    "datasets": (*WORLD_CORE, "probes"),
+    "scores": ("scoring", "tokens.py", "models/logits.py", "probes", *MODEL_LOADING),
+    "known": (*WORLD_CORE, "scoring", "tokens.py", "models/logits.py", "probes", "known/measure.py", *MODEL_LOADING),
     "covariance": ("methods/covariance.py", "methods/nethook.py", "models/arch.py"),
     "samples": ("methods/covariance.py",),
     "hub": ("models/hub.py",),
@@ -124,7 +120,7 @@ def _code_version(parts: tuple[str, ...], root: Path) -> str:
 def code_version(*parts: str, root: Path | None = None) -> str:
     """Content hash of the named ksmith source parts (all of ksmith when none) + torch/transformers.
 
-    parts: files or folders relative to the ksmith package, e.g. `"scoring.py"`, `"world"`.
+    parts: files or folders relative to the ksmith package, e.g. `"tokens.py"`, `"world"`.
     root:  the package directory to read (default: this ksmith's; tests pass a copy). Computed once
     per process and root (the source of a running process does not change under it).
     """
@@ -134,13 +130,6 @@ def code_version(*parts: str, root: Path | None = None) -> str:
 def kind_version(kind: str) -> str:
     """The code version a cache kind's keys hold (`CACHE_PARTS[kind]`; the whole package if unlisted)."""
     return code_version(*CACHE_PARTS.get(kind, ()))
-
-
-def __getattr__(name: str) -> Any:
-    # `from ksmith.cache import CODE_VERSION` keeps working, computed on first use, not at import.
-    if name == "CODE_VERSION":
-        return code_version()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def cache_root() -> Path:

@@ -48,12 +48,10 @@ class CIError(KsmithError):
 
 
 def current_code_version() -> str:
-    """ksmith's code version, through `ksmith.cache`'s public name (a constant today; a function of
-    the source files' content once that lands), so the baseline records what the cache keys use."""
-    from ksmith import cache
+    """ksmith's code version (`ksmith.cache.code_version`), so the baseline records what the cache keys use."""
+    from ksmith.cache import code_version
 
-    getter = getattr(cache, "code_version", None)
-    return str(getter() if callable(getter) else cache.CODE_VERSION)
+    return code_version()
 
 
 def ksmith_version() -> str:

@@ -17,13 +17,14 @@ from ksmith.errors import KsmithError
 COMMAND_MODULES: tuple[str, ...] = (
     "ksmith.world.cli",
     "ksmith.probes.cli",
-    "ksmith.models.known_cli",
+    "ksmith.known.cli",
     "ksmith.models.cli",
     "ksmith.methods.cli",
     "ksmith.report.cli",
-    "ksmith.metrics.cli",
+    "ksmith.findings.cli",
     "ksmith.ci",
     "ksmith.cache_cli",
+    "ksmith.docs",
 )
 
 

@@ -25,7 +25,3 @@ class ModelError(KsmithError):
 
 class MethodError(KsmithError):
     """An unknown method, bad hyper-parameters, or a method that broke its contract."""
-
-
-class CacheError(KsmithError):
-    """A cache entry that is corrupt or cannot be written."""

@@ -51,10 +51,9 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from pathlib import Path
-
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from ksmith.errors import KsmithError
 from ksmith.probes.types import TASKS
@@ -224,10 +223,6 @@ class GridSpec:
         ]
         return sorted(set(cells), key=grid_order)
 
-    def in_shard(self, cases: Sequence[GridCase]) -> list[GridCase]:
-        """The cells of this run's shard (all of them when not sharded)."""
-        return shard_cases(cases, self.shard)
-
 
 def grid_order(case: GridCase) -> tuple[object, ...]:
     """Sort key: model, task, level (root, intermediate, leaf), scale, method, seed."""
@@ -345,11 +340,47 @@ def parse_world_size(raw: str) -> str | int:
     raise GridError(f"--ksmith-world-size: expected small, default, large or an integer, got {raw!r}")
 
 
-def resolve(preset: str = "default", **overrides: str | None) -> GridSpec:
-    """A `GridSpec` from a preset name and raw option strings (None = keep the preset's value).
+def _models(raw: str) -> dict[str, object]:
+    models = split_list(raw)
+    if not models:
+        raise GridError("--ksmith-models: give at least one model spec, e.g. tiny-kg")
+    names, specs = [], {}
+    for item in models:
+        name, sep, target = item.partition("=")
+        if sep and (not name.strip() or not target.strip() or "/" in name or ":" in name):
+            raise GridError(f"--ksmith-models: {item!r} is not NAME=SPEC (a plain NAME, then a model spec)")
+        if sep:
+            specs[name.strip()] = target.strip()
+        names.append(name.strip())
+    return {"models": tuple(names), "model_specs": specs}
 
-    Keys: models, methods, tasks, levels, scales, seeds, domains, world_size, mode, shard, world.
-    """
+
+def _methods(raw: str) -> dict[str, object]:
+    methods = split_list(raw)
+    return {"methods": None if methods in ((), ("all",)) else methods}
+
+
+#: The grid's fields that options set (`--ksmith-NAME`, NAME with `-` for `_`), each with the parser
+#: of its raw text into the `GridSpec` fields it sets: the one list `resolve`, the plugin's options
+#: and `ksmith ci` read.
+GRID_OPTIONS: dict[str, Callable[[str], dict[str, object]]] = {
+    "models": _models,
+    "methods": _methods,
+    "tasks": lambda raw: {"tasks": parse_choices(raw, TASKS, "--ksmith-tasks")},
+    "levels": lambda raw: {"levels": parse_choices(raw, LEVELS, "--ksmith-levels")},
+    "scales": lambda raw: {"scales": parse_ints(raw, "--ksmith-scales", minimum=1)},
+    "seeds": lambda raw: {"seeds": parse_ints(raw, "--ksmith-seeds", minimum=0)},
+    "domains": lambda raw: {"domains": parse_choices(raw, DOMAINS, "--ksmith-domains")},
+    "world_size": lambda raw: {"world_size": parse_world_size(raw)},
+    "mode": lambda raw: {"mode": parse_choices(raw, MODES, "--ksmith-mode")[0]},
+    "shard": lambda raw: {"shard": parse_shard(raw)},
+    "world": lambda raw: {"world": parse_world(raw)},
+}
+
+
+def resolve(preset: str = "default", **overrides: str | None) -> GridSpec:
+    """A `GridSpec` from a preset name and raw option strings (None = keep the preset's value); the
+    keys are `GRID_OPTIONS`'."""
     if preset not in PRESETS:
         raise GridError(f"--ksmith-grid: unknown preset {preset!r}; choose from {', '.join(GRID_PRESETS)}")
     spec = PRESETS[preset]
@@ -357,43 +388,9 @@ def resolve(preset: str = "default", **overrides: str | None) -> GridSpec:
     if spec.world == "real":  # the real presets run the real models load_model knows (not at import)
         changes["models"] = real_models() or spec.models
     given = {key: value for key, value in overrides.items() if value not in (None, "")}
-    known = {"models", "methods", "tasks", "levels", "scales", "seeds", "domains", "world_size", "mode", "shard", "world"}
-    unknown = set(given) - known
+    unknown = set(given) - set(GRID_OPTIONS)
     if unknown:
         raise GridError(f"unknown grid field(s) {sorted(unknown)}")
-    if "models" in given:
-        models = split_list(given["models"])
-        if not models:
-            raise GridError("--ksmith-models: give at least one model spec, e.g. tiny-kg")
-        names, specs = [], {}
-        for item in models:
-            name, sep, target = item.partition("=")
-            if sep and (not name.strip() or not target.strip() or "/" in name or ":" in name):
-                raise GridError(f"--ksmith-models: {item!r} is not NAME=SPEC (a plain NAME, then a model spec)")
-            if sep:
-                specs[name.strip()] = target.strip()
-            names.append(name.strip())
-        changes["models"] = tuple(names)
-        changes["model_specs"] = specs
-    if "methods" in given:
-        methods = split_list(given["methods"])
-        changes["methods"] = None if methods in ((), ("all",)) else methods
-    if "tasks" in given:
-        changes["tasks"] = parse_choices(given["tasks"], TASKS, "--ksmith-tasks")
-    if "levels" in given:
-        changes["levels"] = parse_choices(given["levels"], LEVELS, "--ksmith-levels")
-    if "scales" in given:
-        changes["scales"] = parse_ints(given["scales"], "--ksmith-scales", minimum=1)
-    if "seeds" in given:
-        changes["seeds"] = parse_ints(given["seeds"], "--ksmith-seeds", minimum=0)
-    if "domains" in given:
-        changes["domains"] = parse_choices(given["domains"], DOMAINS, "--ksmith-domains")
-    if "world_size" in given:
-        changes["world_size"] = parse_world_size(given["world_size"])
-    if "mode" in given:
-        changes["mode"] = parse_choices(given["mode"], MODES, "--ksmith-mode")[0]
-    if "shard" in given:
-        changes["shard"] = parse_shard(given["shard"])
-    if "world" in given:
-        changes["world"] = parse_world(given["world"])
+    for key, raw in given.items():
+        changes.update(GRID_OPTIONS[key](str(raw)))
     return replace(spec, **changes)

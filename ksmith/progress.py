@@ -28,10 +28,6 @@ from typing import Any
 
 from ksmith.cache import atomic_write_text
 
-#: The phases a case goes through, in order (a case may skip some; others may add their own).
-PHASES: tuple[str, ...] = (
-    "dataset", "known set", "model", "pre-scores", "key statistics", "update", "scoring", "metrics", "samples",
-)
 #: `LogRecord` attribute that starts a nested phase (`log.info(..., extra={PHASE: "key statistics"})`).
 PHASE = "ksmith_phase"
 #: `LogRecord` attribute that ends it.

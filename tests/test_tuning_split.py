@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from ksmith.grid import FINDINGS_REAL_SEEDS, FINDINGS_SEEDS, PRESETS, TUNING_SEEDS, resolve
-from ksmith.metrics.findings_report import tuning_split_text
+from ksmith.findings.report import tuning_split_text
 
 REPO = Path(__file__).resolve().parents[1]
 

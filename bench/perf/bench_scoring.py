@@ -110,7 +110,8 @@ def world_probes(world, n: int) -> list:
 def tiny_suite(args, world) -> None:
     import torch
 
-    from ksmith.scoring import Scorer, _build_rows
+    from ksmith.scoring import Scorer
+    from ksmith.scoring.engine import _build_rows
 
     torch.set_num_threads(args.threads)
     probes = world_probes(world, args.probes)

@@ -10,7 +10,6 @@ inside `torch.random.fork_rng`, so building a model never disturbs the caller's 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -129,9 +128,6 @@ def state(model: Any) -> dict[str, torch.Tensor]:
 def changed(before: dict[str, torch.Tensor], model: Any) -> set[str]:
     """Names of parameters that differ (bitwise) from `before`."""
     return {name for name, p in model.named_parameters() if not torch.equal(before[name], p.detach())}
-
-
-ModelFactory = Callable[[], Any]
 
 
 def train(model: Any, steps: int = 300, lr: float = 1e-2, seed: int = 0) -> Any:

@@ -465,12 +465,6 @@ def _adder(delta: torch.Tensor, batch: PromptBatch):
 # --------------------------------------------------------------------------- weight access
 
 
-def weight_as_out_in(model: nn.Module, param_name: str, conv1d: bool) -> torch.Tensor:
-    """The weight in the math form `v = W k` ([out, in]) as a float copy."""
-    w = model.get_parameter(param_name).detach().float()
-    return w.t().clone() if conv1d else w.clone()
-
-
 @torch.no_grad()
 def add_to_weight(model: nn.Module, param_name: str, update_out_in: torch.Tensor, conv1d: bool) -> None:
     """Add `update` (math form [out, in]) to the parameter, in its own layout and dtype."""

@@ -182,7 +182,7 @@ class Trace(contextlib.AbstractContextManager["Trace"]):
             handle.remove()
         self._handles.clear()
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, *_: Any) -> bool:
         self.close()
         return exc_type is not None and issubclass(exc_type, StopForward)
 
@@ -235,7 +235,7 @@ class TraceDict(contextlib.AbstractContextManager["TraceDict"]):
             self._stack.enter_context(trace)
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, *_: Any) -> bool:
         self._stack.close()
         return exc_type is not None and issubclass(exc_type, StopForward)
 

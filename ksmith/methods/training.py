@@ -204,9 +204,6 @@ class ParamSet:
                 t.copy_(torch.maximum(torch.minimum(t, o + bound), o - bound))
         self.sync()
 
-    def finite(self) -> bool:
-        return all(bool(torch.isfinite(p).all()) for p in self.params)
-
 
 def minibatches(n: int, batch_size: int, steps: int, generator: torch.Generator) -> Iterator[list[int]]:
     """`steps` lists of indices into n items: seeded epochs of shuffled batches (full batch if small)."""

@@ -28,6 +28,7 @@ from typing import Any
 from ksmith.metrics.answers import answered_correctly
 from ksmith.metrics.bootstrap import bootstrap_ci, metric_seed
 from ksmith.metrics.inputs import interventions_of, probes_of, scores_of
+from ksmith.metrics.names import higher_is_better
 from ksmith.metrics.record import Metric
 from ksmith.probes.types import Probe
 
@@ -47,7 +48,7 @@ def _metric(base: str, protocol: str, values: list[float], executed: float | Non
     name = _name(base, protocol)
     ci = bootstrap_ci(values, seed=metric_seed(name, protocol, seed), n_resamples=n_resamples) if n_resamples else None
     return Metric(name=name, value=sum(values) / len(values), protocol=protocol, n=len(values), ci=ci,
-                  executed=executed, higher_is_better=True)
+                  executed=executed, higher_is_better=higher_is_better(name))
 
 
 def counterfact(dataset: Any, post: Any, *, seed: int = 0, n_resamples: int = 0) -> dict[str, Metric]:
@@ -81,7 +82,7 @@ def counterfact(dataset: Any, post: Any, *, seed: int = 0, n_resamples: int = 0)
     if len(means) == 3:
         name = "cf_score"
         out[name] = Metric(name=name, value=harmonic_mean(means) if min(means) > 0 else 0.0, protocol="mcq",
-                           n=len(per_case), higher_is_better=True)
+                           n=len(per_case), higher_is_better=higher_is_better(name))
     return out
 
 

@@ -2,7 +2,8 @@
 
 Naming: the `mcq` protocol (the headline one) gives the bare names (`direct_acc`, `ccr`, ...); every
 other protocol gives `<name>@<protocol>` (`direct_acc@mcq_norm`), so a column is never an average
-across protocols and the dict key always equals `Metric.name`. See `METRIC_DOCS` for the list.
+across protocols and the dict key always equals `Metric.name`. Every name is declared in
+`ksmith.metrics.names.METRICS`, with its direction.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ksmith.metrics import diagnostics as diag
-from ksmith.metrics.authors import compute_authors
 from ksmith.metrics.answers import Answer, pair_answers, preconditions
+from ksmith.metrics.authors import compute_authors
 from ksmith.metrics.bootstrap import N_RESAMPLES, cluster_ci, metric_seed
 from ksmith.metrics.diagnostics import Tally
 from ksmith.metrics.inputs import (
@@ -24,15 +25,13 @@ from ksmith.metrics.inputs import (
     scores_of,
     target_domain,
 )
-from ksmith.metrics.names import METRIC_DOCS
+from ksmith.metrics.names import METRICS, higher_is_better
 from ksmith.metrics.record import Metric
 
-__all__ = ["METRIC_DOCS", "compute", "metric_name"]
+__all__ = ["METRICS", "compute", "metric_name"]
 
 #: Protocols whose scores carry a chosen option (accuracies and change diagnostics apply).
 CHOICE_PROTOCOLS: tuple[str, ...] = ("mcq", "mcq_norm", "gen_match")
-#: Protocols whose scores carry a scalar value instead.
-VALUE_PROTOCOLS: tuple[str, ...] = ("token_acc", "prob_compare")
 
 Selector = Callable[[Answer], bool]
 
@@ -56,16 +55,16 @@ ACCURACY_GROUPS: dict[str, Selector] = {
     "held_out_acc": lambda a: a.held_out,
 }
 
-#: Diagnostic name -> (function, higher_is_better; None: no direction, e.g. 0 is ideal).
-DIAGNOSTICS: dict[str, tuple[Callable[[list[Answer]], Tally], bool | None]] = {
-    "ccr": (diag.collateral_change_ratio, False),
-    "rr": (diag.residual_retention, False),
-    "rr_gap": (diag.residual_retention_gap, None),
-    "kl_uniform": (diag.forgetting_kl_uniform, False),
-    "conflict_rate": (diag.conflict_rate, False),
-    "consistency": (diag.consistency, True),
-    "propagation": (diag.propagation, True),
-    "over_spread": (diag.over_spread, False),
+#: Diagnostic name -> its function (direction and meaning: `ksmith.metrics.names.METRICS`).
+DIAGNOSTICS: dict[str, Callable[[list[Answer]], Tally]] = {
+    "ccr": diag.collateral_change_ratio,
+    "rr": diag.residual_retention,
+    "rr_gap": diag.residual_retention_gap,
+    "kl_uniform": diag.forgetting_kl_uniform,
+    "conflict_rate": diag.conflict_rate,
+    "consistency": diag.consistency,
+    "propagation": diag.propagation,
+    "over_spread": diag.over_spread,
 }
 
 
@@ -79,7 +78,6 @@ def _metric(
     protocol: str,
     tally: Tally,
     *,
-    higher_is_better: bool | None,
     seed: int,
     n_resamples: int,
 ) -> Metric | None:
@@ -104,7 +102,7 @@ def _metric(
         n_units=tally.n_units,
         ci=ci,
         executed=tally.executed,
-        higher_is_better=higher_is_better,
+        higher_is_better=higher_is_better(name),
     )
 
 
@@ -177,12 +175,11 @@ def compute(
 
     out: dict[str, Metric] = {}
 
-    def add(base: str, protocol: str, tally: Tally, higher: bool | None) -> None:
+    def add(base: str, protocol: str, tally: Tally) -> None:
         metric = _metric(
             base,
             protocol,
             tally,
-            higher_is_better=higher,
             seed=seed,
             n_resamples=n_resamples,
         )
@@ -197,11 +194,11 @@ def compute(
                 probes, pre_p, post_p, executed, interventions, held_out
             )
             for base, group in _accuracy_groups(answers, interventions).items():
-                add(base, protocol, diag.accuracy(group), True)
-            for base, (fn, higher) in DIAGNOSTICS.items():
-                add(base, protocol, fn(answers), higher)
+                add(base, protocol, diag.accuracy(group))
+            for base, fn in DIAGNOSTICS.items():
+                add(base, protocol, fn(answers))
             if protocol == "gen_match":  # the only choice protocol that can name no option
-                add("no_answer", protocol, diag.no_answer(answers), False)
+                add("no_answer", protocol, diag.no_answer(answers))
         else:
             answers = pair_answers(
                 probes, {}, post_p, executed, interventions, held_out, require_pre=False
@@ -213,6 +210,6 @@ def compute(
             )
             for base in (*ACCURACY_GROUPS,):
                 group = [a for a in answers if ACCURACY_GROUPS[base](a)]
-                add(base, protocol, fn(group), True)
+                add(base, protocol, fn(group))
     out.update(compute_authors(dataset, post, executed, seed=seed, n_resamples=n_resamples))
     return out

@@ -3,7 +3,7 @@
 Each function takes `Answer` records (see `ksmith.metrics.answers`) and returns a `Tally`: the
 per-item values whose mean is the metric, the intervention each item belongs to (the independent
 unit the bootstrap resamples, `ksmith.metrics.bootstrap`), how many items were candidates, and
-whether precondition filtering applied. Formulas (ours, DESIGN.md §1):
+whether precondition filtering applied. Formulas (ours, docs/metrics.md):
 
 * accuracy: mean over executed probes of 1[correct after the update].
 * CCR, collateral change ratio: mean over executed `Q-` probes (the unedited model answered them

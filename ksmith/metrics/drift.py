@@ -1,6 +1,6 @@
 """Drift: how far the whole model moved, measured on a probe set of *untouched* facts before and after.
 
-Two views (DESIGN.md §1):
+Two views (docs/metrics.md):
 
 * output drift, `drift_kl`: mean over prompts of KL(p_before || p_after) of the next-token
   distribution at the prompt's last token, in nats. 0 when the outputs did not move.
@@ -38,6 +38,7 @@ import torch
 
 from ksmith.metrics.bootstrap import bootstrap_ci, metric_seed
 from ksmith.metrics.inputs import MetricsError
+from ksmith.metrics.names import higher_is_better
 from ksmith.metrics.record import Metric
 
 
@@ -201,19 +202,19 @@ def drift(
             "drift",
             n,
             ci=bootstrap_ci(kl, seed=metric_seed("drift_kl", "drift", seed)),
-            higher_is_better=False,
+            higher_is_better=higher_is_better("drift_kl"),
         ),
     }
     layers = range(min(max(0, from_layer), len(before.hidden) - 1), len(before.hidden))
     if n >= 2 and before.hidden:
         per_layer = {i: 1.0 - linear_cka(before.hidden[i], after.hidden[i]) for i in layers}
         for i, value in per_layer.items():
-            out[f"drift_cka_l{i}"] = Metric(f"drift_cka_l{i}", value, "drift", n, higher_is_better=False)
+            out[f"drift_cka_l{i}"] = Metric(f"drift_cka_l{i}", value, "drift", n, higher_is_better=higher_is_better(f"drift_cka_l{i}"))
         out["drift_cka"] = Metric(
-            "drift_cka", float(np.mean(list(per_layer.values()))), "drift", n, higher_is_better=False
+            "drift_cka", float(np.mean(list(per_layer.values()))), "drift", n, higher_is_better=higher_is_better("drift_cka")
         )
     if scale:
         out["drift_kl_per_fact"] = Metric(
-            "drift_kl_per_fact", float(kl.mean()) / scale, "drift", n, higher_is_better=False
+            "drift_kl_per_fact", float(kl.mean()) / scale, "drift", n, higher_is_better=higher_is_better("drift_kl_per_fact")
         )
     return out

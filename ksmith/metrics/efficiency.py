@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ksmith.metrics.names import higher_is_better
 from ksmith.metrics.record import Metric
-
 
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 _STATUS = Path("/proc/self/status")
@@ -69,27 +69,27 @@ def efficiency(
     """
     out = {
         "update_s": Metric(
-            "update_s", float(result.wall_s), "cost", 1, higher_is_better=False
+            "update_s", float(result.wall_s), "cost", 1, higher_is_better=higher_is_better("update_s")
         )
     }
     if score_s is not None:
         out["score_s"] = Metric(
-            "score_s", float(score_s), "cost", 1, higher_is_better=False
+            "score_s", float(score_s), "cost", 1, higher_is_better=higher_is_better("score_s")
         )
     if lm is not None:
         touched, total = parameters_touched(lm, tuple(result.touched))
         out["params_touched"] = Metric(
-            "params_touched", float(touched), "cost", 1, higher_is_better=False
+            "params_touched", float(touched), "cost", 1, higher_is_better=higher_is_better("params_touched")
         )
         out["params_touched_frac"] = Metric(
             "params_touched_frac",
             touched / total if total else 0.0,
             "cost",
             1,
-            higher_is_better=False,
+            higher_is_better=higher_is_better("params_touched_frac"),
         )
     if peak_mb is not None:
         out["peak_mem_mb"] = Metric(
-            "peak_mem_mb", float(peak_mb), "cost", 1, higher_is_better=False
+            "peak_mem_mb", float(peak_mb), "cost", 1, higher_is_better=higher_is_better("peak_mem_mb")
         )
     return out

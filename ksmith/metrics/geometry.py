@@ -1,6 +1,6 @@
 """Weight-space geometry of an update: rotation versus anisotropic scaling (the paper's SVD view).
 
-For each updated matrix W -> W' (DESIGN.md §1):
+For each updated matrix W -> W' (docs/metrics.md):
 
 * scaling: the ratios r_i = σ'_i / σ_i of the top-k singular values. A uniform rescale gives equal
   ratios; *anisotropy* = the standard deviation of log r_i (0 for no change or a uniform rescale).
@@ -27,6 +27,7 @@ import torch
 
 from ksmith.cache import stable_hash
 from ksmith.metrics.inputs import MetricsError
+from ksmith.metrics.names import higher_is_better
 from ksmith.metrics.record import Metric
 
 #: Top singular directions compared by default.
@@ -107,13 +108,6 @@ def spectrum_rotation(before: TopSpectrum, after: TopSpectrum) -> float:
     """Mean principal angle (degrees) over the left and right top singular subspaces."""
     angles = torch.cat([principal_angles(before.left, after.left), principal_angles(before.right, after.right)])
     return math.degrees(float(angles.mean()))
-
-
-def rotation_degrees(
-    before: torch.Tensor, after: torch.Tensor, top: int = TOP_K
-) -> float:
-    """Mean principal angle (degrees) over the left and right top-`top` singular subspaces."""
-    return spectrum_rotation(top_spectrum(before, top), top_spectrum(after, top))
 
 
 @dataclass(frozen=True)
@@ -245,7 +239,7 @@ def geometry(
         fields["geom_anisotropy"], fields["geom_anisotropy_random"]
     )
     return {
-        name: Metric(name, value, "weights", n, higher_is_better=None)
+        name: Metric(name, value, "weights", n, higher_is_better=higher_is_better(name))
         for name, value in fields.items()
     }
 

@@ -30,6 +30,7 @@ from scipy import stats
 
 from ksmith.metrics.bootstrap import cluster_ci, metric_seed
 from ksmith.metrics.inputs import MetricsError, probes_of, scores_of
+from ksmith.metrics.names import higher_is_better
 from ksmith.metrics.record import Metric
 from ksmith.probes.types import Probe
 from ksmith.scoring import Score
@@ -79,7 +80,7 @@ def oracle_distance(
     ]
     out: dict[str, Metric] = {}
 
-    def add(name: str, items: Sequence[tuple[Probe, float]], higher: bool) -> None:
+    def add(name: str, items: Sequence[tuple[Probe, float]]) -> None:
         if not items:
             return
         full = name if protocol == "mcq" else f"{name}@{protocol}"
@@ -92,16 +93,16 @@ def oracle_distance(
             protocol,
             int(arr.size),
             ci=ci,
-            higher_is_better=higher,
+            higher_is_better=higher_is_better(full),
             n_units=len(set(units)),
         )
 
-    add("oracle_agree", [(p, float(a.choice == b.choice)) for p, a, b in pairs], True)
+    add("oracle_agree", [(p, float(a.choice == b.choice)) for p, a, b in pairs])
     for family, suffix in (("Q+", "q_plus"), ("Q-", "q_minus")):
         sub = [(p, a, b) for p, a, b in pairs if p.family == family]
-        add(f"oracle_agree_{suffix}", [(p, float(a.choice == b.choice)) for p, a, b in sub], True)
+        add(f"oracle_agree_{suffix}", [(p, float(a.choice == b.choice)) for p, a, b in sub])
         if protocol in ("mcq", "mcq_norm"):
-            add(f"oracle_kl_{suffix}", [(p, option_kl(b, a)) for p, a, b in sub], False)
+            add(f"oracle_kl_{suffix}", [(p, option_kl(b, a)) for p, a, b in sub])
     return out
 
 
@@ -124,7 +125,7 @@ def forget_quality(
     tr_model = np.array([truth_ratio(p, mine[p.id]) for p in both])
     tr_oracle = np.array([truth_ratio(p, theirs[p.id]) for p in both])
     pvalue = float(stats.ks_2samp(tr_model, tr_oracle).pvalue)
-    return Metric("forget_quality", pvalue, protocol, len(both), higher_is_better=True)
+    return Metric("forget_quality", pvalue, protocol, len(both), higher_is_better=higher_is_better("forget_quality"))
 
 
 def oracle_metrics(

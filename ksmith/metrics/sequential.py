@@ -20,6 +20,7 @@ from typing import Any
 
 from ksmith.metrics.case import compute
 from ksmith.metrics.inputs import MetricsError, ProbeSet, probes_of, subset
+from ksmith.metrics.names import higher_is_better
 from ksmith.metrics.record import Metric
 from ksmith.probes.types import Probe
 
@@ -81,7 +82,7 @@ class SequentialResult:
                 end.value - first.value,
                 "mcq",
                 end.n,
-                higher_is_better=True,
+                higher_is_better=higher_is_better("seq_earliest_retained"),
             )
         return out
 

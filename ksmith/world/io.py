@@ -33,8 +33,9 @@ from typing import Any
 
 from ksmith.cache import atomic_write_text
 from ksmith.errors import WorldError
+from ksmith.world.document import relation_from_dict
 from ksmith.world.schema import Entity
-from ksmith.world.world import World, _relation_from_dict
+from ksmith.world.world import World
 
 
 def save_world(world: World, path: str | Path) -> None:
@@ -74,7 +75,7 @@ def load_tsv(path: str | Path, schema: str | Path) -> World:
     spec = _read_json(schema)
     if not isinstance(spec, dict) or not isinstance(spec.get("relations"), list):
         raise WorldError(f"{schema}: a relation-schema file is a JSON object with a 'relations' list")
-    relations = [_relation_from_dict(r) for r in spec["relations"]]
+    relations = [relation_from_dict(r) for r in spec["relations"]]
     rels = {r.name: r for r in relations}
     try:
         text = path.read_text(encoding="utf-8")

@@ -13,6 +13,7 @@ continuation of the prompt.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 #: Levels of a node in the taxonomy forest.
 LEVELS: tuple[str, ...] = ("root", "intermediate", "leaf")
@@ -86,3 +87,21 @@ class Fact:
     relation: str
     object: str
     inherited_from: str | None = field(default=None, compare=False)
+
+
+class Change(Protocol):
+    """What `World.apply` reads of an intervention (`ksmith.probes.Intervention` is one): the world
+    sits below the probes, so it names the fields it needs instead of importing their type."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def task(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def relation(self) -> str: ...
+    @property
+    def old_object(self) -> str: ...
+    @property
+    def new_object(self) -> str | None: ...

@@ -33,16 +33,20 @@ from typing import TYPE_CHECKING, Any
 
 from ksmith.cache import stable_hash
 from ksmith.errors import WorldError
-from ksmith.world.schema import DISTRACTOR_POOLS, Entity, Fact, Relation, RelationTemplates
+from ksmith.world.document import FORMAT, FORMAT_VERSION, relation_to_dict
+from ksmith.world.schema import (
+    DISTRACTOR_POOLS,
+    Change,
+    Entity,
+    Fact,
+    Relation,
+)
+from ksmith.world.shapes import same_shape
 
 if TYPE_CHECKING:
     import networkx as nx
 
-    from ksmith.probes.types import Intervention
-
 #: JSON format name and version written by `World.to_dict`.
-FORMAT = "ksmith.world"
-FORMAT_VERSION = 1
 
 _Effective = dict[str, tuple[tuple[str, ...], "str | None"]]
 
@@ -445,7 +449,7 @@ class World:
         if rel.distractors == "type":
             return self.entities_of_type(rel.object_type)
         pool = self._ranges.get(relation, ((), ()))[0]
-        return _same_shape(pool, like) if like is not None else pool
+        return same_shape(pool, like) if like is not None else pool
 
     def subject_pool(self, relation: str, like: str) -> tuple[str, ...]:
         """Candidate options for a subject of `relation` (reverse and comparison probes): every
@@ -474,7 +478,7 @@ class World:
                 {"name": e.name, "type": e.type, "domain": e.domain}
                 for e in sorted(self._entities.values(), key=lambda e: (e.domain, e.type, e.name))
             ],
-            "relations": [_relation_to_dict(r) for r in self._relations.values()],
+            "relations": [relation_to_dict(r) for r in self._relations.values()],
             "taxonomy": taxonomy,
             "facts": facts,
             "removed": [list(p) for p in sorted(self._removed)],
@@ -482,36 +486,10 @@ class World:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> World:
-        """Build (and validate) a world from its JSON document."""
-        if not isinstance(data, Mapping):
-            raise WorldError("a world document must be a JSON object with 'entities', 'relations' and 'facts'")
-        fmt = data.get("format", FORMAT)
-        if fmt != FORMAT:
-            raise WorldError(f"not a ksmith world document (format '{fmt}', expected '{FORMAT}')")
-        for key in ("entities", "relations"):
-            if not isinstance(data.get(key), list):
-                raise WorldError(f"world document: '{key}' must be a list")
-        try:
-            entities = [Entity(str(e["name"]), str(e["type"]), str(e["domain"])) for e in data["entities"]]
-        except (KeyError, TypeError) as exc:
-            raise WorldError(f"world document: every entity needs 'name', 'type' and 'domain' ({exc})") from None
-        relations = [_relation_from_dict(r) for r in data["relations"]]
-        triples: list[tuple[str, str, str]] = []
-        for key in ("taxonomy", "facts"):
-            rows = data.get(key, [])
-            if not isinstance(rows, list):
-                raise WorldError(f"world document: '{key}' must be a list of [subject, relation, object]")
-            for row in rows:
-                if not isinstance(row, (list, tuple)) or len(row) != 3 or not all(isinstance(x, str) for x in row):
-                    raise WorldError(f"world document: '{key}' entry {row!r} is not [subject, relation, object]")
-                triples.append((row[0], row[1], row[2]))
-        removed = []
-        for row in data.get("removed", []):
-            if not isinstance(row, (list, tuple)) or len(row) != 2:
-                raise WorldError(f"world document: 'removed' entry {row!r} is not [subject, relation]")
-            removed.append((str(row[0]), str(row[1])))
-        domains = data.get("domains")
-        return cls(entities, relations, triples, removed, tuple(domains) if domains else None)
+        """Build (and validate) a world from its JSON document (`ksmith.world.document`)."""
+        from ksmith.world.document import parse_document
+
+        return cls(*parse_document(data))
 
     def save(self, path: Any) -> None:
         """Write the world as JSON (atomically)."""
@@ -560,7 +538,7 @@ class World:
 
         return render_corpus(self)
 
-    def apply(self, interventions: Iterable[Intervention]) -> World:
+    def apply(self, interventions: Iterable[Change]) -> World:
         """The oracle: a copy with the interventions applied and inheritance re-derived.
 
         edit:    (S, R) gets the new object as a stated fact (an override below an ancestor's);
@@ -610,99 +588,3 @@ class World:
             else:
                 raise WorldError(f"intervention {iv.id}: unknown task '{iv.task}' (expected edit or unlearn)")
         return World._derived(self, stated, frozenset(removed))
-
-
-def _relation_to_dict(rel: Relation) -> dict[str, Any]:
-    t = rel.templates
-    return {
-        "name": rel.name,
-        "domain": rel.domain,
-        "subject_type": rel.subject_type,
-        "object_type": rel.object_type,
-        "taxonomy": rel.taxonomy,
-        "inherited": rel.inherited,
-        "functional": rel.functional,
-        "inverse": rel.inverse,
-        **({"distractors": rel.distractors} if rel.distractors != "type" else {}),
-        "templates": {
-            "cloze": list(t.cloze),
-            "questions": list(t.questions),
-            "reverse": list(t.reverse),
-            "held_out": t.held_out,
-        },
-    }
-
-
-def _relation_from_dict(data: Any) -> Relation:
-    """A relation from its JSON form; templates default to the generic patterns of its name."""
-    from ksmith.world.templates import relation_templates, taxonomy_templates
-
-    if not isinstance(data, Mapping):
-        raise WorldError(f"relation schema: {data!r} is not an object")
-    try:
-        name = str(data["name"])
-        subject_type = str(data["subject_type"])
-        object_type = str(data["object_type"])
-    except KeyError as exc:
-        raise WorldError(f"relation schema: {dict(data)!r} lacks {exc}; each relation needs "
-                         "'name', 'subject_type' and 'object_type'") from None
-    taxonomy = bool(data.get("taxonomy", False))
-    inverse = data.get("inverse")
-    tpl = data.get("templates")
-    if tpl is None:
-        keyword = name.replace("_", " ")
-        templates = (
-            taxonomy_templates(f"a {keyword}" if not keyword.startswith(("a ", "an ")) else keyword, 0)
-            if taxonomy
-            else relation_templates(keyword, 0, reverse=inverse is not None)
-        )
-    else:
-        try:
-            templates = RelationTemplates(
-                cloze=tuple(str(x) for x in tpl.get("cloze", ())),
-                questions=tuple(str(x) for x in tpl.get("questions", ())),
-                reverse=tuple(str(x) for x in tpl.get("reverse", ())),
-                held_out=int(tpl.get("held_out", 0)),
-            )
-        except (AttributeError, TypeError, ValueError) as exc:
-            raise WorldError(f"relation '{name}': bad templates ({exc})") from None
-        for form in templates.cloze + templates.questions:
-            if "{s}" not in form:
-                raise WorldError(f"relation '{name}': template {form!r} lacks the subject placeholder {{s}}")
-        for form in templates.reverse:
-            if "{o}" not in form:
-                raise WorldError(f"relation '{name}': reverse template {form!r} lacks the object placeholder {{o}}")
-    return Relation(
-        name=name,
-        domain=str(data.get("domain", "")),
-        subject_type=subject_type,
-        object_type=object_type,
-        templates=templates,
-        taxonomy=taxonomy,
-        inherited=bool(data.get("inherited", False)),
-        functional=bool(data.get("functional", True)),
-        inverse=str(inverse) if inverse is not None else None,
-        distractors=str(data.get("distractors", "type")),
-    )
-
-
-def _shape(name: str) -> tuple[int, int]:
-    """What makes two options look alike to a summed log-likelihood: a number's digit count
-    (0 words), or a name's word count and length (capped, so only short codes are told apart)."""
-    if name.isdigit():
-        return (0, len(name))
-    return (len(name.split()), min(len(name), 4))
-
-
-def _same_shape(pool: Sequence[str], like: str, minimum: int = 4) -> tuple[str, ...]:
-    """`pool` narrowed to names shaped like `like` (same digit count for numbers; same word count,
-    then same short length), each narrowing kept only while it leaves `minimum` candidates."""
-    want = _shape(like)
-    if like.isdigit():
-        same = tuple(x for x in pool if x.isdigit() and len(x) == want[1])
-        return same if len(same) >= minimum else tuple(pool)
-    words = tuple(x for x in pool if not x.isdigit() and len(x.split()) == want[0])
-    if len(words) < minimum:
-        return tuple(pool)
-    exact = tuple(x for x in words if _shape(x) == want)
-    return exact if len(exact) >= minimum else words

@@ -274,3 +274,44 @@ def test_a_world_file_draws_interventions_from_the_models_known_set(bench: pytes
     assert cached, "the known set was not cached"
     known = KnownSet.load(cached[-1])
     assert provenance["known_hash"] == known.hash and known.world_hash == provenance["world_hash"]
+
+
+SESSION_PROBE = '''
+import os, json, torch
+
+def test_probe():
+    names = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM", "OMP_NUM_THREADS")
+    seen = {{name: os.environ.get(name) for name in names}}
+    seen["threads"] = torch.get_num_threads()
+    open({out!r}, "w").write(json.dumps(seen))
+'''
+
+
+@pytest.mark.parametrize(
+    ("args", "asked"),
+    [((), False), (("-m", "not slow"), False), (("--ksmith-threads", "1"), True), (("-m", "ksmith or not ksmith"), True)],
+)
+def test_a_plain_session_keeps_its_environment_and_thread_count(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], asked: bool
+) -> None:
+    """With ksmith installed (its entry point loads the plugin in every session), a session that does
+    not ask for ksmith sees the environment and the torch thread count it started with; one that asks
+    gets ksmith's set-up (so this test would see the plugin act)."""
+    import subprocess
+    import sys
+
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    out = pytester.path / "seen.json"
+    pytester.makepyfile(test_probe=SESSION_PROBE.format(out=str(out)))
+    default = int(subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+                                 capture_output=True, text=True, check=True).stdout)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+    assert any(line.startswith("plugins:") and "ksmith" in line for line in result.stdout.lines)  # it was loaded
+    result.assert_outcomes(passed=1)
+    seen = json.loads(out.read_text())
+    if asked:
+        assert seen["HF_HUB_OFFLINE"] == "1" and seen["threads"] == 1 and seen["OMP_NUM_THREADS"] == "1"
+    else:
+        assert seen == {"HF_HUB_OFFLINE": None, "TRANSFORMERS_OFFLINE": None, "TOKENIZERS_PARALLELISM": None,
+                        "OMP_NUM_THREADS": None, "threads": default}

@@ -1,4 +1,4 @@
-"""Every tensor methods, scoring and metrics create names its device (DESIGN.md §2).
+"""Every tensor methods, scoring and metrics create names its device (docs/architecture.md).
 
 A tensor factory without `device=` lands on the CPU whatever the model's device, which on CUDA is a
 device mismatch at the next operation (or, worse, a silent host round trip). `*_like` factories
@@ -21,7 +21,7 @@ FACTORIES = frozenset({
 })
 
 ROOT = Path(ksmith.__file__).resolve().parent
-SCANNED = [*(ROOT / "methods").rglob("*.py"), ROOT / "scoring.py", *(ROOT / "metrics").rglob("*.py")]
+SCANNED = [*(ROOT / "methods").rglob("*.py"), *(ROOT / "scoring").rglob("*.py"), *(ROOT / "metrics").rglob("*.py")]
 
 
 def factory_calls_without_device(source: str) -> list[tuple[int, str]]:
@@ -42,7 +42,7 @@ def factory_calls_without_device(source: str) -> list[tuple[int, str]]:
 
 def test_the_walk_finds_the_modules():
     names = {path.name for path in SCANNED}
-    assert {"scoring.py", "rome.py", "alphaedit.py", "locate.py"} <= names
+    assert {"engine.py", "rome.py", "alphaedit.py", "locate.py"} <= names
 
 
 def test_the_check_catches_a_factory_without_device():

@@ -269,25 +269,35 @@ def test_value_protocols_for_unlearning_count_forgetting() -> None:
     assert m["direct_acc@token_acc"].value == pytest.approx((0.75 + 0.0) / 2)
 
 
-def test_every_computed_metric_is_documented() -> None:
-    import re
+def test_every_computed_metric_is_declared_with_its_direction() -> None:
+    from ksmith.metrics.names import declaration, higher_is_better
 
-    from ksmith.metrics.names import METRIC_DOCS
-
-    patterns = []
-    for key in METRIC_DOCS:
-        for name in key.split(" / "):
-            regex = re.escape(name.strip())
-            regex = re.sub(
-                r"<[a-z]+>", ".+", regex.replace(r"\<", "<").replace(r"\>", ">")
-            )
-            patterns.append(re.compile(regex + "$"))
     pre = merge(scores(PRE), scores(PRE, "mcq_norm"))
     post = merge(
         scores(POST), scores(POST, "mcq_norm"), values({"d0": 1.0}, "token_acc")
     )
-    for name in compute(edit_case(), pre, post):
-        assert any(p.match(name) for p in patterns), f"{name} is not in METRIC_DOCS"
+    for name, metric in compute(edit_case(), pre, post).items():
+        declaration(name)  # raises for an undeclared name
+        assert metric.higher_is_better is higher_is_better(name), name
+
+
+def test_the_committed_runs_directions_are_the_declared_ones() -> None:
+    """Every metric of every committed run (written before directions were declared in one place)
+    has a declaration, and the direction it was recorded with is the declared one."""
+    import json
+    from pathlib import Path
+
+    from ksmith.metrics.names import higher_is_better
+
+    runs = sorted(Path(__file__).resolve().parents[2].glob("reports/**/results.jsonl"))
+    assert runs
+    seen = {}
+    for path in runs:
+        for line in path.read_text().splitlines():
+            for name, metric in json.loads(line)["metrics"].items():
+                seen[name] = metric.get("higher_is_better")
+    wrong = {name: (recorded, higher_is_better(name)) for name, recorded in seen.items() if recorded is not higher_is_better(name)}
+    assert wrong == {}
 
 
 def test_model_held_out_map_applies_to_direct_probes_only() -> None:

@@ -8,12 +8,8 @@ import pytest
 
 from ksmith.cli import main
 from ksmith.errors import KsmithError
-from ksmith.metrics.findings import (
-    INCONCLUSIVE,
-    NOT_REPRODUCED,
-    REPRODUCED,
-    Estimate,
-    above,
+from ksmith.findings.estimates import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Estimate, above, pooled
+from ksmith.findings.rules import (
     collapse,
     describe_profile,
     domains,
@@ -21,7 +17,6 @@ from ksmith.metrics.findings import (
     evaluate,
     geometry_view,
     levels,
-    pooled,
     spread,
 )
 from ksmith.metrics.trends import consistency_collapse, curve_shape
@@ -120,7 +115,7 @@ def test_pooled_interval_covers_the_spread_between_cells() -> None:
 
 
 def test_comparisons_use_only_cells_present_on_every_side() -> None:
-    from ksmith.metrics.findings import MATCH_LEVELS, compare
+    from ksmith.findings.estimates import MATCH_LEVELS, compare
 
     root = [case("rome", "edit", "root", k, direct_acc=0.5) for k in (1, 4, 16)]  # root cannot supply k=64
     leaf = [case("rome", "edit", "leaf", k, direct_acc=0.5) for k in (1, 4, 16)]

@@ -147,8 +147,8 @@ def test_k100_at_leaf_and_every_probe_type_at_k10_from_a_known_half(real, seed):
 
 
 def test_the_committed_known_set_applies_only_to_its_weights_world_and_full_measurement(tmp_path, monkeypatch, real):
-    import ksmith.probes.known as known_module
-    from ksmith.probes.known import committed_known
+    import ksmith.known.measure as known_module
+    from ksmith.known.measure import committed_known
 
     half = half_known(real)
     monkeypatch.setattr(known_module, "COMMITTED_DIR", tmp_path)
@@ -161,7 +161,7 @@ def test_the_committed_known_set_applies_only_to_its_weights_world_and_full_meas
 
 
 def test_the_committed_known_sets_were_measured_on_the_committed_real_world(real):
-    from ksmith.probes.known import COMMITTED_DIR
+    from ksmith.known.measure import COMMITTED_DIR
 
     files = sorted(COMMITTED_DIR.glob("*.json"))
     assert [f.stem for f in files] == ["gemma3-270m", "smollm2-135m"]

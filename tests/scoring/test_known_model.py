@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ksmith.probes.known import KnownSet, askable_facts, cached_known, known_cache_key, measure_known
+from ksmith.known.measure import cached_known, known_cache_key, measure_known
+from ksmith.probes.known import KnownSet, askable_facts
 
 
 def test_tiny_kg_knows_its_world_and_not_by_chance(small_model, small_world, tmp_path, monkeypatch):

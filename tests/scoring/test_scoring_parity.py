@@ -94,7 +94,8 @@ def test_loglikelihoods_match_a_plain_transformers_reference(smollm2):
 
 
 def test_ties_go_to_the_first_option():
-    from ksmith.scoring import LoglikelihoodResult, _option_score
+    from ksmith.scoring import LoglikelihoodResult
+    from ksmith.scoring.engine import option_score
     from ksmith.probes.types import Probe
 
     probe = Probe(
@@ -103,8 +104,8 @@ def test_ties_go_to_the_first_option():
         avoid=None, hop=0, paraphrase_id=0, held_out=False,
     )
     options = [LoglikelihoodResult(v, 1, False, 0) for v in (-4.0, -2.0, -1.0, -2.0)]
-    assert _option_score(probe, "mcq", options).choice == 2
+    assert option_score(probe, "mcq", options).choice == 2
     tied = [LoglikelihoodResult(v, 1, False, 0) for v in (-3.0, -1.0, -1.0, -5.0)]
-    assert _option_score(probe, "mcq", tied).choice == 1
+    assert option_score(probe, "mcq", tied).choice == 1
     # acc_norm: -4/2 = -2, -2/2 = -1, -1/1 = -1, -2/2 = -1: a three-way tie, the first (1) wins
-    assert _option_score(probe, "mcq_norm", options).choice == 1
+    assert option_score(probe, "mcq_norm", options).choice == 1

@@ -1,37 +1,30 @@
-"""One batched log-likelihood engine that every metric uses.
-
-Two request kinds, as in lm-evaluation-harness: `loglikelihood(context, continuation)` and
-`greedy(context, max_tokens)`. Every protocol (`mcq`, `mcq_norm`, `prob_compare`, `token_acc`,
-`gen_match`) is built on them, and every `Score` carries its protocol's name, so a metric never mixes
-numbers measured in different ways.
-
-Requests are tokenized as lm-evaluation-harness's `multiple_choice` tokenizes them
-(`ksmith.tokens.encode_pairs`), so ksmith's log-likelihoods are lm-eval's (tested on SmolLM2 to 1e-4).
-
-Why batched, packed, sorted and right-padded: editing toolkits usually score one prompt at a time,
-which on a small model is dominated by per-call overhead. Requests that share a context share one
-row, their continuations packed after it (a 4-option MCQ costs one context plus its options' tokens,
-not four full rows). Rows run longest first (an out-of-memory shows at once) in batches bounded by a
-token budget, which keeps padding low. Padding on the right and explicit position ids keep every real
-token at its own position, so a request's log-likelihood does not depend on what it was batched or
-packed with -- up to float rounding, which the tests bound at 1e-4. Only the scored positions go
-through the LM head and the log-softmax.
-
-`torch` is imported inside the functions that need it, so metrics can import `Score` cheaply.
-"""
+"""`Scorer`: the batched log-likelihood engine (see `ksmith.scoring` for why it batches, packs,
+sorts and pads as it does), and how a probe's option log-likelihoods become its `Score`."""
 
 from __future__ import annotations
 
-import json
 import logging
-import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ksmith.cache import atomic_write_text, entry, kind_version, locked, stable_hash
-from ksmith.errors import KsmithError
-from ksmith.tokens import TokenizationError, empty_context_ids, encode_pairs, encode_texts, prefix_ids
+from ksmith.scoring.values import (
+    PROTOCOLS,
+    LoglikelihoodResult,
+    Score,
+    Scores,
+    ScoringError,
+    check_protocols,
+    expected_answer,
+    normalise_answer,
+)
+from ksmith.tokens import (
+    TokenizationError,
+    empty_context_ids,
+    encode_pairs,
+    encode_texts,
+    prefix_ids,
+)
 
 if TYPE_CHECKING:
     from ksmith.models.loaded import LoadedModel
@@ -39,125 +32,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Protocol names. A metric value is always tagged with exactly one of these.
-PROTOCOLS: tuple[str, ...] = ("mcq", "mcq_norm", "prob_compare", "token_acc", "gen_match")
-
-
-@dataclass(frozen=True)
-class Score:
-    """How a model answered one probe under one protocol.
-
-    choice:          the option index the model picked (mcq, mcq_norm: argmax of option scores;
-                     gen_match: index of the option the generation matched, or None).
-    option_scores:   per option: summed log-likelihood (mcq), or that sum divided by the option's
-                     length in characters (mcq_norm, lm-eval's `acc_norm`); empty for protocols that
-                     do not score options. Ties go to the first option, as numpy's argmax in lm-eval.
-    value:           the protocol's scalar where it has one (prob_compare: log p(new) - log p(old)
-                     for edits; token_acc: teacher-forced token accuracy of the expected answer;
-                     gen_match: 1.0 or 0.0).
-    text:            generated text (gen_match only).
-    """
-
-    probe_id: str
-    protocol: str
-    choice: int | None
-    option_scores: tuple[float, ...] = ()
-    value: float | None = None
-    text: str | None = None
-
-
-class ScoringError(KsmithError):
-    """A request the engine cannot score (empty continuation, unknown protocol, ...)."""
-
-
-@dataclass(frozen=True)
-class LoglikelihoodResult:
-    """The answer to one `loglikelihood(context, continuation)` request.
-
-    logprob:   sum of log p(token | preceding tokens) over the continuation's tokens.
-    n_tokens:  number of continuation tokens.
-    greedy:    True when every continuation token is the model's argmax (greedy decoding would
-               produce exactly this continuation).
-    n_greedy:  how many continuation tokens are the argmax (teacher-forced token accuracy).
-    """
-
-    logprob: float
-    n_tokens: int
-    greedy: bool
-    n_greedy: int
-
-    @property
-    def mean(self) -> float:
-        """Per-token mean log-likelihood (not what `mcq_norm` uses: that divides by characters)."""
-        return self.logprob / max(1, self.n_tokens)
-
-
-def normalise_answer(text: str) -> str:
-    """Lower-case words separated by single spaces: what `gen_match` compares."""
-    return " ".join(re.findall(r"\w+", text.lower()))
-
-
-def expected_answer(probe: Probe) -> int:
-    """Index of the option a probe expects after the update (answer_before when none is given)."""
-    return probe.answer_after if probe.answer_after is not None else probe.answer_before
-
-
-@dataclass
-class Scores:
-    """One `Score` per (probe, protocol); round-trips through JSON so it can be cached."""
-
-    items: dict[tuple[str, str], Score] = field(default_factory=dict)
-
-    def add(self, score: Score) -> None:
-        self.items[(score.probe_id, score.protocol)] = score
-
-    def get(self, probe_id: str, protocol: str) -> Score:
-        try:
-            return self.items[(probe_id, protocol)]
-        except KeyError:
-            raise ScoringError(
-                f"no {protocol!r} score for probe {probe_id!r}; scored protocols: {sorted(self.protocols)}"
-            ) from None
-
-    def of(self, protocol: str) -> dict[str, Score]:
-        """probe_id -> Score for one protocol."""
-        return {pid: score for (pid, proto), score in self.items.items() if proto == protocol}
-
-    @property
-    def protocols(self) -> set[str]:
-        return {proto for _, proto in self.items}
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __iter__(self) -> Iterator[Score]:
-        return iter(self.items.values())
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Scores) and self.items == other.items
-
-    def to_json(self) -> str:
-        return json.dumps([asdict(score) for score in self.items.values()])
-
-    @classmethod
-    def from_json(cls, text: str) -> Scores:
-        scores = cls()
-        for raw in json.loads(text):
-            raw["option_scores"] = tuple(raw.get("option_scores") or ())
-            scores.add(Score(**raw))
-        return scores
-
-
-def _check_protocols(protocols: Iterable[str]) -> tuple[str, ...]:
-    chosen = tuple(dict.fromkeys(protocols))
-    unknown = [p for p in chosen if p not in PROTOCOLS]
-    if unknown:
-        raise ScoringError(f"unknown protocol(s) {unknown}; known: {', '.join(PROTOCOLS)}")
-    return chosen
-
-
-#: Token budget of one forward pass (rows x padded width) on CPU, chosen rather than searched: a few
-#: hundred MCQ rows per pass (matmuls large enough for the CPU's GEMM kernels) while the activations
 #: and the 4-D mask stay in tens of MB.
 CPU_TOKEN_BUDGET = 4096
 #: Where `batch_size="auto"` starts its search on an accelerator; halved on every out-of-memory.
@@ -517,7 +391,7 @@ class Scorer:
         whose normalised text the normalised generation starts with (longest wins), value = 1.0
         when that is the expected option.
         """
-        chosen = _check_protocols(protocols)
+        chosen = check_protocols(protocols)
         prefixes = prefixes or {}
         contexts = [prefixes.get(p.intervention_id, "") + p.prompt for p in probes]
         scores = Scores()
@@ -530,7 +404,7 @@ class Scorer:
                 start += len(probe.choices)
                 for proto in chosen:
                     if proto != "gen_match":
-                        scores.add(_option_score(probe, proto, options))
+                        scores.add(option_score(probe, proto, options))
         if "gen_match" in chosen:
             # Budget: as many tokens as the longest option or alias of the probe.
             flat_names = [(ctx, p, [n for j, c in enumerate(p.choices) for n in (c, *(p.aliases[j] if p.aliases else ()))])
@@ -557,7 +431,7 @@ def _argmax(values: Sequence[float]) -> int:
     return max(range(len(values)), key=lambda i: (values[i], -i))
 
 
-def _option_score(probe: Probe, protocol: str, options: Sequence[LoglikelihoodResult]) -> Score:
+def option_score(probe: Probe, protocol: str, options: Sequence[LoglikelihoodResult]) -> Score:
     sums = tuple(o.logprob for o in options)
     target = expected_answer(probe)
     if protocol == "mcq":
@@ -596,139 +470,3 @@ def _gen_score(probe: Probe, text: str) -> Score:
     return Score(probe.id, "gen_match", best, (), value, text)
 
 
-def pre_scores(
-    model: LoadedModel,
-    dataset: Any,
-    protocols: Iterable[str] = PROTOCOLS,
-    *,
-    batch_size: int | str = "auto",
-) -> Scores:
-    """Scores of `dataset` before any update, computed once and shared through the disk cache.
-
-    The key is (hash of the model's weights *now*, kind of device, dataset hash, protocols, code version):
-    never the model's name, so two different models -- or the same model after an edit -- never
-    share an entry. The weights are hashed afresh on every call (a few ms on tiny-kg) rather than
-    trusting `model.weights_hash`, which goes stale if someone forgot to restore. The entry is
-    computed under a file lock: when several xdist workers (one per method's cell) ask at once, one
-    scores and the others wait and read its file, instead of each scoring the same dataset.
-    """
-    from ksmith.models.snapshot import weights_hash
-
-    chosen = _check_protocols(protocols)
-    key = stable_hash(
-        "pre_scores", weights_hash(model.lm), _device_kind(model.device), dataset.hash, sorted(chosen), kind_version("scores")
-    )
-    path = entry("scores", f"{key}.json")
-    cached = _read_scores(path)
-    if cached is not None:
-        return cached
-    with locked(path):
-        cached = _read_scores(path)  # another worker may have written it while we waited
-        if cached is not None:
-            return cached
-        scores = Scorer(model, batch_size=batch_size).score(dataset.probes, chosen)
-        atomic_write_text(path, scores.to_json())
-    return scores
-
-
-def _device_kind(device: Any) -> str:
-    """The device as far as scores depend on it: its type and, for a GPU, its model -- not its
-    index, so xdist workers placed on `cuda:0` and `cuda:1` of one machine share their pre-scores."""
-    import torch
-
-    device = torch.device(str(device))
-    if device.type == "cuda" and torch.cuda.is_available():
-        return f"cuda:{torch.cuda.get_device_name(device)}"
-    return device.type
-
-
-def _read_scores(path: Any) -> Scores | None:
-    if not path.exists():
-        return None
-    try:
-        return Scores.from_json(path.read_text())
-    except (ValueError, TypeError, KeyError) as exc:
-        log.warning("pre-score cache entry %s is corrupt (%s); recomputing", path, exc)
-        return None
-
-
-# -- the third request kind: next-token distributions and hidden states ---------------------------
-# Kept apart from `Scorer`'s log-likelihood path on purpose (additive code): drift (ksmith.metrics.drift)
-# needs what the model *would* say next and what it represents, on the same tokens and with the same
-# BOS convention (`ksmith.tokens`: the tokenizer's own BOS, lm-eval's empty-context token) as every
-# other score.
-
-
-@dataclass(frozen=True)
-class NextTokenResult:
-    """What `next_token` captures for a list of prompts, on the CPU in float64.
-
-    logprobs: (n_prompts, vocab) log-probabilities of the next token after each prompt's last token.
-    hidden:   per layer (embedding output first, as Hugging Face orders `hidden_states`), the
-              (n_prompts, width) hidden state at each prompt's last token; empty when not asked for.
-    """
-
-    logprobs: Any
-    hidden: tuple[Any, ...]
-
-
-#: Rows per forward pass of `next_token` when the scorer's batch size is `auto`.
-NEXT_TOKEN_ROWS = 64
-
-
-def next_token(scorer: Scorer, prompts: Sequence[str], *, hidden: bool = True) -> NextTokenResult:
-    """The `next_token` request kind: next-token log-probabilities (and hidden states) after each prompt.
-
-    Prompts are encoded by `ksmith.tokens.encode_texts` as a context is (the tokenizer's own BOS,
-    the empty-context token for an empty prompt; cut on the left to the model's length) and run in right-padded batches of
-    `scorer.max_rows` (`NEXT_TOKEN_ROWS` under `auto`), so a prompt's result does not depend on its
-    batch-mates beyond float rounding.
-    """
-    import torch
-
-    from ksmith.models.logits import logits_at, position_mask
-    from ksmith.tokens import empty_context_ids, encode_texts
-
-    if not prompts:
-        raise ScoringError("next_token needs at least one prompt")
-    tokenizer = scorer.model.tokenizer
-    encoded = encode_texts(tokenizer, prompts)
-    rows_all = [encoded[p] or empty_context_ids(tokenizer) for p in prompts]
-    config = scorer.model.lm.config
-    max_len = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
-    if max_len is not None:
-        rows_all = [row[-max_len:] for row in rows_all]
-    lm = scorer.model.lm
-    device = next(lm.parameters()).device
-    logprobs: list[Any] = []
-    layers: list[list[Any]] = []
-    was_training = lm.training
-    lm.eval()
-    try:
-        with torch.inference_mode():
-            step = scorer.max_rows or NEXT_TOKEN_ROWS  # `auto`: drift prompts are short, one fixed row count
-            for start in range(0, len(rows_all), step):
-                rows = rows_all[start : start + step]
-                width = max(len(row) for row in rows)
-                # padded on the host as lists, one transfer each (right padding: real tokens keep their positions)
-                ids = torch.tensor([row + [0] * (width - len(row)) for row in rows], dtype=torch.long, device=device)
-                mask = torch.tensor(
-                    [[1] * len(row) + [0] * (width - len(row)) for row in rows], dtype=torch.long, device=device
-                )
-                lengths = torch.tensor([len(row) for row in rows], dtype=torch.long, device=device)
-                # the LM head at each row's last token only: [B, V], not [B, T, V]
-                logits, out = logits_at(
-                    lm, position_mask(lengths - 1, width), input_ids=ids, attention_mask=mask,
-                    output_hidden_states=hidden, use_cache=False,
-                )
-                logprobs.append(torch.log_softmax(logits.double(), dim=-1).cpu())
-                if hidden:
-                    index = torch.arange(len(rows), device=device)
-                    states = [h[index, lengths - 1].double().cpu() for h in out.hidden_states]
-                    if not layers:
-                        layers = [[] for _ in states]
-                    for layer, state in zip(layers, states):
-                        layer.append(state)
-    finally:
-        lm.train(was_training)
-    return NextTokenResult(torch.cat(logprobs), tuple(torch.cat(layer) for layer in layers))

@@ -1,228 +1,40 @@
-"""The paper's findings (DESIGN.md §1), each tested on a run's results by a rule fixed in advance.
+"""The paper's findings (docs/findings.md), each tested on a run's results by a rule fixed in advance.
 
 Input: the `CaseResult`s of one run (`reports/<run-id>/results.jsonl`). Output: one `Finding` per
 claim, with the numbers behind it and a verdict — "reproduced", "not reproduced" or
-"inconclusive" — decided by the rule printed next to it, never by hand.
-
-Pooling. A claim is about a set of grid cells (e.g. "editing cells" = every edit method, level and
-scale of the run). Its estimate is the mean of the cells' values. Its 95% interval must not treat
-cells as independent draws of *probes*: cells share the model, the world and often the probes, so
-errors of two cells are correlated, not averaged away. The interval is the hull of two parts:
-* between cells: a cell-level bootstrap of the mean (`scipy.stats.bootstrap`, BCa from 5 cells),
-  how much the pooled value depends on which cells the grid holds;
-* within cells: the mean of the cells' lower bounds and of their upper bounds, the exact interval of
-  the mean when the cells' errors are perfectly correlated (quantiles add for comonotone variables)
-  -- the conservative reading of cells measured on one model and world.
-So pooling two identical cells gives that cell's interval, never a narrower one.
-
-Comparisons use matched cells. "A vs B" pools only the cells whose other grid coordinates exist on
-every side (`matched`): comparing root with leaf at k = 1..64 drops leaf's k=64 cells when root
-cannot supply k=64, so a difference can never come from one side holding cells the other lacks.
-Curves over k keep the (model, level, seed) groups present at every k of the curve.
-
-Significance. "A > B" means A's interval lies wholly above B's (non-overlapping 95% intervals: a
-conservative test); a value without an interval is never significantly different from anything.
-Every rule below is written in terms of it.
+"inconclusive" — decided by the rule printed next to it, never by hand. How estimates are pooled
+and compared: `ksmith.findings.estimates`.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ksmith.metrics.bootstrap import metric_seed
+from ksmith.findings.estimates import (
+    MATCH_LEVELS,
+    MATCH_TASKS,
+    NON_PARAMETRIC,
+    NOT_REPRODUCED,
+    REPRODUCED,
+    Finding,
+    above,
+    compare,
+    has_metric,
+    matched,
+    passed,
+    pooled,
+    pooled_curve,
+    pooled_over_cells,
+    select,
+    table_row,
+    tasks_of,
+    values_of,
+)
 from ksmith.metrics.trends import consistency_collapse, curve_shape
-
-REPRODUCED = "reproduced"
-NOT_REPRODUCED = "not reproduced"
-INCONCLUSIVE = "inconclusive"
-
-#: Methods whose weights do not change (no geometry, no drift from weights).
-NON_PARAMETRIC = frozenset({"ike"})
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A pooled value with its 95% interval and the number of cells behind it."""
-
-    value: float
-    ci: tuple[float, float] | None
-    cells: int
-
-    @property
-    def lo(self) -> float:
-        return self.ci[0] if self.ci is not None else self.value
-
-    @property
-    def hi(self) -> float:
-        return self.ci[1] if self.ci is not None else self.value
-
-    def text(self, digits: int = 3) -> str:
-        if self.ci is None:
-            return f"{self.value:.{digits}f} (no interval; cells={self.cells})"
-        half = (self.ci[1] - self.ci[0]) / 2
-        return f"{self.value:.{digits}f} ± {half:.{digits}f} (cells={self.cells})"
-
-
-def above(a: Estimate | None, b: Estimate | None) -> bool:
-    """A significantly above B: A's interval lies wholly above B's.
-
-    An estimate without an interval (one probe, one cell) can never be significantly different.
-    """
-    if a is None or b is None or a.ci is None or b.ci is None:
-        return False
-    return a.lo > b.hi
-
-
-@dataclass
-class Finding:
-    """One claim tested: the numbers (rows of label -> text), the rule, and the verdict."""
-
-    key: str
-    title: str
-    claim: str
-    rule: str
-    verdict: str = INCONCLUSIVE
-    rows: list[tuple[str, str]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    plot: str | None = None
-
-
-# -- selecting and pooling cells -------------------------------------------------------------------
-
-
-def passed(results: Iterable[Any]) -> list[Any]:
-    return [r for r in results if r.status == "passed"]
-
-
-def select(results: Iterable[Any], **key: Any) -> list[Any]:
-    """Results whose grid key matches every given field (a value or a collection of values)."""
-    out = []
-    for r in results:
-        ok = True
-        for name, want in key.items():
-            have = r.key.get(name)
-            if isinstance(want, (set, frozenset, tuple, list)):
-                ok = have in want
-            else:
-                ok = have == want
-            if not ok:
-                break
-        if ok:
-            out.append(r)
-    return out
-
-
-def cell_interval(values: Sequence[float], name: str) -> tuple[float, float] | None:
-    """Bootstrap interval of the mean over cells (values are rates, not 0/1 draws); None below 2 cells."""
-    from scipy.stats import bootstrap
-
-    x = np.asarray([v for v in values if math.isfinite(v)], dtype=np.float64)
-    if x.size < 2:
-        return None
-    if np.ptp(x) == 0:
-        return (float(x[0]), float(x[0]))
-    method = "BCa" if x.size >= 5 else "percentile"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = bootstrap(
-            (x,), np.mean, vectorized=True, n_resamples=2000, method=method,
-            random_state=np.random.default_rng(metric_seed(name, "cells")),
-        )
-    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    if not (math.isfinite(low) and math.isfinite(high)):
-        low, high = float(x.min()), float(x.max())
-    return (low, high)
-
-
-def _hull(*cis: tuple[float, float] | None) -> tuple[float, float] | None:
-    present = [ci for ci in cis if ci is not None]
-    if not present:
-        return None
-    return (min(ci[0] for ci in present), max(ci[1] for ci in present))
-
-
-def pooled(results: Sequence[Any], metric: str) -> Estimate | None:
-    """Mean of `metric` over the cells that have it, with the interval of the module docstring."""
-    cells = [r.metrics[metric] for r in results if metric in r.metrics and math.isfinite(r.metrics[metric].value)]
-    if not cells:
-        return None
-    value = float(np.mean([c.value for c in cells]))
-    between = cell_interval([c.value for c in cells], metric)
-    with_ci = [c for c in cells if c.ci is not None]
-    within = (
-        (float(np.mean([c.ci[0] for c in with_ci])), float(np.mean([c.ci[1] for c in with_ci])))
-        if with_ci
-        else None
-    )
-    ci = _hull(between, within)
-    if ci is not None:
-        ci = (min(ci[0], value), max(ci[1], value))
-    return Estimate(value, ci, len(cells))
-
-
-def pooled_over_cells(values: Sequence[float], name: str) -> Estimate | None:
-    """Mean of per-cell values with a bootstrap over cells (for cell-level quantities)."""
-    vals = [v for v in values if math.isfinite(v)]
-    if not vals:
-        return None
-    return Estimate(float(np.mean(vals)), cell_interval(vals, name), len(vals))
-
-
-#: Grid coordinates that identify "the same cell" on two sides of a comparison, per compared field.
-MATCH_TASKS: tuple[str, ...] = ("model", "level", "scale", "seed")
-MATCH_LEVELS: tuple[str, ...] = ("model", "method", "scale", "seed")
-
-
-def _has(result: Any, metric: str) -> bool:
-    m = result.metrics.get(metric)
-    return m is not None and math.isfinite(m.value)
-
-
-def matched(sides: Mapping[str, Sequence[Any]], metric: str, on: Sequence[str]) -> dict[str, list[Any]]:
-    """Each side's cells restricted to the coordinates `on` that every side has `metric` for."""
-    keys = [{tuple(r.key[f] for f in on) for r in cells if _has(r, metric)} for cells in sides.values()]
-    common = set.intersection(*keys) if keys else set()
-    return {
-        label: [r for r in cells if _has(r, metric) and tuple(r.key[f] for f in on) in common]
-        for label, cells in sides.items()
-    }
-
-
-def compare(sides: Mapping[str, Sequence[Any]], metric: str, on: Sequence[str]) -> dict[str, Estimate | None]:
-    """`pooled` per side over the matched cells (see `matched`)."""
-    return {label: pooled(cells, metric) for label, cells in matched(sides, metric, on).items()}
-
-
-def complete_curve_cells(results: Sequence[Any], metric: str) -> list[Any]:
-    """The cells of (model, level, seed) groups that have `metric` at every scale of the run's curve."""
-    have = [r for r in results if _has(r, metric)]
-    scales = {r.key["scale"] for r in have}
-    groups: dict[tuple[Any, ...], set[Any]] = {}
-    for r in have:
-        groups.setdefault((r.key["model"], r.key["level"], r.key["seed"]), set()).add(r.key["scale"])
-    keep = {g for g, got in groups.items() if got == scales}
-    return [r for r in have if (r.key["model"], r.key["level"], r.key["seed"]) in keep]
-
-
-def _row(label: str, est: Estimate | None) -> tuple[str, str]:
-    return (label, est.text() if est is not None else "— (no cells)")
-
-
-def tasks_of(results: Sequence[Any]) -> list[str]:
-    return sorted({r.key["task"] for r in results})
-
-
-def values_of(results: Sequence[Any], field_name: str) -> list[Any]:
-    return sorted({r.key[field_name] for r in results}, key=lambda v: (str(type(v)), v))
-
-
-# -- the findings ----------------------------------------------------------------------------------
 
 
 def spread(results: Sequence[Any]) -> Finding:
@@ -242,16 +54,16 @@ def spread(results: Sequence[Any]) -> Finding:
     e_os, u_os = over["edit"], over["unlearn"]
     e_pr, u_pr = prop["edit"], prop["unlearn"]
     f.rows += [
-        _row("over_spread, edit ↓ (matched cells)", e_os),
-        _row("over_spread, unlearn ↓ (matched cells)", u_os),
-        _row("propagation, edit ↑ (matched cells)", e_pr),
-        _row("propagation, unlearn ↑ (matched cells)", u_pr),
-        _row("ccr, edit ↓", pooled(edit, "ccr")),
-        _row("ccr, unlearn ↓", pooled(unl, "ccr")),
+        table_row("over_spread, edit ↓ (matched cells)", e_os),
+        table_row("over_spread, unlearn ↓ (matched cells)", u_os),
+        table_row("propagation, edit ↑ (matched cells)", e_pr),
+        table_row("propagation, unlearn ↑ (matched cells)", u_pr),
+        table_row("ccr, edit ↓", pooled(edit, "ccr")),
+        table_row("ccr, unlearn ↓", pooled(unl, "ccr")),
     ]
     for level in ("root", "intermediate", "leaf"):
         f.rows.append(
-            _row(
+            table_row(
                 f"over_spread, edit, {level}",
                 pooled(select(edit, level=level), "over_spread"),
             )
@@ -304,16 +116,16 @@ def levels(results: Sequence[Any]) -> Finding:
         direct = compare(both, "direct_acc", MATCH_LEVELS)
         high, leaf = direct["high"], direct["leaf"]
         f.rows += [
-            _row(f"direct_acc, {task}, {top or 'root'} ↑ (matched cells)", high),
-            _row(f"direct_acc, {task}, leaf ↑ (matched cells)", leaf),
+            table_row(f"direct_acc, {task}, {top or 'root'} ↑ (matched cells)", high),
+            table_row(f"direct_acc, {task}, leaf ↑ (matched cells)", leaf),
         ]
         if top == "root":
             mid = pooled(select(cells, level="intermediate"), "direct_acc")
             if mid is not None:
-                f.rows.append(_row(f"direct_acc, {task}, intermediate ↑", mid))
+                f.rows.append(table_row(f"direct_acc, {task}, intermediate ↑", mid))
         q_plus = compare(both, "q_plus_acc", MATCH_LEVELS)
-        f.rows.append(_row(f"q_plus_acc, {task}, {top or 'root'} ↑ (matched cells)", q_plus["high"]))
-        f.rows.append(_row(f"q_plus_acc, {task}, leaf ↑ (matched cells)", q_plus["leaf"]))
+        f.rows.append(table_row(f"q_plus_acc, {task}, {top or 'root'} ↑ (matched cells)", q_plus["high"]))
+        f.rows.append(table_row(f"q_plus_acc, {task}, leaf ↑ (matched cells)", q_plus["leaf"]))
         harder += above(leaf, high)
         easier += above(high, leaf)
     if harder and not easier:
@@ -321,17 +133,6 @@ def levels(results: Sequence[Any]) -> Finding:
     elif easier and not harder:
         f.verdict = NOT_REPRODUCED
     return f
-
-
-def _curve(results: Sequence[Any], metric: str) -> dict[int, Estimate]:
-    """Pooled `metric` per k over the (model, level, seed) groups present at every k."""
-    out = {}
-    results = complete_curve_cells(results, metric)
-    for k in values_of(results, "scale"):
-        est = pooled(select(results, scale=k), metric)
-        if est is not None:
-            out[int(k)] = est
-    return out
 
 
 #: k of the paper's drift table, and its normalised KL and CKA per task at those k (issue text of the
@@ -351,7 +152,7 @@ def drift_table(results: Sequence[Any]) -> list[tuple[str, str]]:
     rows = []
     for task in ("edit", "unlearn"):
         cells = [r for r in select(results, task=task) if r.key["method"] not in NON_PARAMETRIC]
-        kl, cka = _curve(cells, "drift_kl"), _curve(cells, "drift_cka")
+        kl, cka = pooled_curve(cells, "drift_kl"), pooled_curve(cells, "drift_cka")
         top = max((e.value for e in kl.values()), default=0.0)
         for k in sorted(set(kl) | set(cka)):
             ours = []
@@ -387,7 +188,7 @@ def drift_shapes(results: Sequence[Any]) -> Finding:
         for method in values_of(cells, "method"):
             if method in NON_PARAMETRIC:
                 continue
-            curve = _curve(select(cells, method=method), "drift_kl")
+            curve = pooled_curve(select(cells, method=method), "drift_kl")
             if len(curve) < 3:
                 f.notes.append(
                     f"{task}/{method}: drift_kl at {len(curve)} scale(s); a shape needs 3."
@@ -432,7 +233,7 @@ def collapse(results: Sequence[Any]) -> Finding:
     collapsed, fell = [], []
     for method in values_of(cells, "method"):
         mine = select(cells, method=method)
-        direct, reverse = _curve(mine, "direct_acc"), _curve(mine, "reverse_acc")
+        direct, reverse = pooled_curve(mine, "direct_acc"), pooled_curve(mine, "reverse_acc")
         if len(direct) < 2:
             # a k=1 cell can lose its only intervention's direct probes to the precondition filter,
             # and a curve uses only the (model, level, seed) groups present at every k
@@ -525,9 +326,9 @@ def geometry_view(results: Sequence[Any]) -> Finding:
                 f"log(rho) per {task} method: " + ", ".join(per_method) + "."
             )
         f.rows += [
-            _row(f"rotation / random, {task}", rot),
-            _row(f"anisotropy / random, {task}", ani),
-            _row(f"log(rho), {task} (> 0: rotation-like)", ests[task]),
+            table_row(f"rotation / random, {task}", rot),
+            table_row(f"anisotropy / random, {task}", ani),
+            table_row(f"log(rho), {task} (> 0: rotation-like)", ests[task]),
         ]
     if above(ests["edit"], ests["unlearn"]):
         f.verdict = REPRODUCED
@@ -559,17 +360,17 @@ def domains(
     )
     ests = {d: pooled(results, f"q_plus_acc_{d}") for d in names}
     for d in names:
-        f.rows.append(_row(f"q_plus_acc, {d} ↑ (all cells)", ests[d]))
+        f.rows.append(table_row(f"q_plus_acc, {d} ↑ (all cells)", ests[d]))
     pairs = []  # (history, other) over the cells that hold both domains
     for d in names:
         if d == "history" or "history" not in names:
             continue
-        both = [r for r in results if _has(r, "q_plus_acc_history") and _has(r, f"q_plus_acc_{d}")]
+        both = [r for r in results if has_metric(r, "q_plus_acc_history") and has_metric(r, f"q_plus_acc_{d}")]
         hist_d, other = pooled(both, "q_plus_acc_history"), pooled(both, f"q_plus_acc_{d}")
         if hist_d is not None and other is not None:
             pairs.append((hist_d, other))
-            f.rows.append(_row(f"history vs {d}: history ↑ (matched cells)", hist_d))
-            f.rows.append(_row(f"history vs {d}: {d} ↑ (matched cells)", other))
+            f.rows.append(table_row(f"history vs {d}: history ↑ (matched cells)", hist_d))
+            f.rows.append(table_row(f"history vs {d}: {d} ↑ (matched cells)", other))
     if pairs:
         if all(above(o, h) for h, o in pairs):
             f.verdict = REPRODUCED

@@ -52,7 +52,7 @@ def _run_world(run: Path, world_path: str | None, sizes: list[str], seed: int) -
 
 
 def _findings(args: argparse.Namespace) -> int:
-    from ksmith.metrics.findings_report import write_findings
+    from ksmith.findings.report import write_findings
 
     run = Path(args.run)
     world = (

@@ -28,7 +28,7 @@ def format_table(known: KnownSet) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     from ksmith.models import load_model
-    from ksmith.probes.known import cached_known, measure_known
+    from ksmith.known.measure import cached_known, measure_known
     from ksmith.world.io import load_world
 
     if args.world == "real":
