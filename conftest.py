@@ -1,4 +1,4 @@
-"""Repository root conftest: the bench fixtures (`fixtures/`) for `bench/`, and pytester for the
-harness's own plugin tests."""
+"""Repository root conftest: pytester for the harness's own plugin tests (the bench's fixtures come
+with the bench, `ksmith/bench/conftest.py`)."""
 
-pytest_plugins = ("fixtures.harness", "pytester")
+pytest_plugins = ("pytester",)

@@ -3,17 +3,17 @@
 For the named methods it runs, in order,
 
 1. the conformance suite (`pytest --pyargs ksmith.conformance`): the method keeps its contract;
-2. a small grid (`pytest bench`, the smoke grid unless `--grid` / `--models` / ... say otherwise);
+2. a small grid (the bench grid shipped in the package, `ksmith/bench/`; the smoke grid unless
+   `--grid` / `--models` / ... or the baseline say otherwise);
 3. the regression gate against a committed baseline file (`ksmith.report.baseline`),
 
 then prints a short summary a CI log shows well and exits 0 (pass), 1 (a regression, a failed check
 or cell, or a stale baseline) or 2 (bad input: an unknown method, a bad option, a missing or
 malformed baseline). `--update-baseline` records the baseline from a passing run instead of gating.
 
-Both pytest runs are subprocesses started in ksmith's source tree, where `bench/` and `fixtures/`
-live (they are not part of the installed package): ksmith must be installed from a checkout
-(`pip install -e <checkout>`). The method itself only has to be installed, so its entry point
-registers it.
+Both pytest runs are subprocesses that import this very ksmith first. The grid and its fixtures
+ship inside the package, so `pip install ksmith` is enough; the method itself only has to be
+installed, so its entry point registers it.
 
 A stale baseline fails the run too (exit 1), but says so and why: a gate that compared nothing must
 not pass silently. `--allow-stale` lets it pass, e.g. on the pull request that moves ksmith's pin.
@@ -63,18 +63,17 @@ def ksmith_version() -> str:
         return "unknown"
 
 
-def source_root() -> Path:
-    """ksmith's source tree (the one holding `bench/` and `fixtures/`), or a `CIError` saying how to get one."""
+def bench_dir() -> Path:
+    """The bench grid shipped in the package, or a `CIError` saying the install is incomplete."""
     import ksmith
 
-    root = Path(ksmith.__file__).resolve().parent.parent
-    if not (root / "bench" / "test_update.py").is_file() or not (root / "fixtures").is_dir():
+    bench = Path(ksmith.__file__).resolve().parent / "bench"
+    if not (bench / "test_update.py").is_file():
         raise CIError(
-            f"ksmith ci runs ksmith's bench grid, which lives in ksmith's source tree (bench/, fixtures/), "
-            f"not in the installed package (found ksmith at {root}); install ksmith from a checkout with "
-            "`pip install -e <ksmith checkout>`"
+            f"ksmith's bench grid is missing from the installed package ({bench}); reinstall ksmith "
+            "(`pip install --force-reinstall ksmith`, or `pip install -e <checkout>`)"
         )
-    return root
+    return bench
 
 
 def bench_options() -> dict[str, str]:
@@ -181,7 +180,8 @@ def run_ci(args: argparse.Namespace) -> Outcome:
     _check_grid(grid, methods)
     extra = shlex.split(args.pytest_args or "")
     report_dir = Path(args.report_dir).resolve()
-    root = source_root()
+    bench = bench_dir()
+    root = bench.parent.parent  # the directory that holds the ksmith package
     env = _child_env(root)
     workers = ["-n", str(args.workers)]
     outcome = Outcome()
@@ -195,7 +195,7 @@ def run_ci(args: argparse.Namespace) -> Outcome:
         outcome.add(Stage("conformance", "PASS" if code == 0 else "FAIL", f"pytest exit {code}" if code else ""))
 
     before = _run_dirs(report_dir)
-    bench_args = ["-q", *workers, "bench", "--ksmith-methods", ",".join(methods), "--ksmith-report-dir", str(report_dir)]
+    bench_args = ["-q", *workers, str(bench), "--ksmith-methods", ",".join(methods), "--ksmith-report-dir", str(report_dir)]
     bench_args += [item for name, value in grid.items() for item in (f"--ksmith-{name}", value)]
     code = _pytest([*bench_args, *extra], root, env)
     if code == 4:

@@ -21,7 +21,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "ksmith"
 
 #: The floors, lowest first: world -> probes -> models -> methods -> scoring -> metrics -> report, with
 #: the foundations under them and, above, what reads whole runs or needs a model and a scorer
-#: (grid presets, known sets, findings), then the entry points (pytest plugin, conformance suite, CLIs).
+#: (grid presets, known sets, findings), then the entry points (the pytest plugin, the conformance
+#: suite, the bench grid's fixtures and cases, `ksmith ci`, the CLIs).
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "cache", "tokens", "progress"),
     ("world",),
@@ -35,6 +36,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("known",),
     ("findings",),
     ("plugin", "conformance"),
+    ("fixtures",),
+    ("bench",),
     ("ci",),
     ("cli", "cache_cli", "docs", "__init__"),
 )

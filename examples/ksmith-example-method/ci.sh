@@ -2,12 +2,12 @@
 # ksmith CI for this method, for any CI system: the same steps as .github/workflows/ksmith.yml.
 #
 #   KSMITH_SRC=path/to/ksmith-checkout ./ci.sh   # install ksmith from a checkout, then run the gate
-#   ./ci.sh                                      # ksmith already installed (pip install -e <checkout>)
+#   ./ci.sh                                      # ksmith already installed
 #   ./ci.sh --update-baseline                    # re-record ksmith-baseline.json, then commit it
 #
 # Any other argument goes to `ksmith ci` (e.g. --fail-on direct_acc:0.05, --allow-stale, --grid ...).
 # Environment: PYTHON (default python3): the interpreter (of the virtual environment) to use;
-# KSMITH_SRC: a ksmith checkout to install first (ksmith ci needs its bench/ and fixtures/).
+# KSMITH_SRC: a ksmith checkout to install first (else the ksmith already installed is used).
 # Exit status is that of `ksmith ci`: 0 pass, 1 regression / failure / stale baseline, 2 bad input.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -23,7 +23,7 @@ What it does, in the order a session sees it:
    (results.jsonl, leaderboard.md/.csv/.json, index.html), points `reports/latest` at it, prints the
    compact leaderboard and, with `--ksmith-baseline`, fails the session on a regression.
 
-The fixtures that run a case live in `fixtures/` (loaded by the repository's root conftest).
+The fixtures that run a case live in `ksmith.fixtures` (the bench grid's conftest imports them).
 """
 
 from __future__ import annotations

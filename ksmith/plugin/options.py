@@ -253,7 +253,7 @@ def _session_run_dir(config: pytest.Config, report_dir: Path) -> Path:
 HARNESS_KEY = pytest.StashKey[Harness]()
 #: True once `activate` has set the session up (a harness built only to write results is not active).
 ACTIVE_KEY = pytest.StashKey[bool]()
-#: Set on a bench item by the `record_case` fixture (see `fixtures/`); read by makereport.
+#: Set on a bench item by the `record_case` fixture (`ksmith.fixtures.harness`); read by makereport.
 RECORDER_KEY = pytest.StashKey[Any]()
 
 

@@ -31,7 +31,7 @@ def test_one_bench_case_per_format(
     monkeypatch.setenv("KSMITH_CACHE", str(cache))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    pytester.makeconftest('pytest_plugins = ("fixtures.harness",)\n')
+    pytester.makeconftest('pytest_plugins = ("ksmith.fixtures.harness",)\n')
     pytester.makepyfile(test_update=(REPO / "bench" / "test_update.py").read_text())
     args = []
     datasets = {}

@@ -1,6 +1,6 @@
 import torch
 
-from fixtures.contract import contract_violations
+from ksmith.fixtures.contract import contract_violations
 from ksmith.methods import UpdateResult
 from ksmith.models.snapshot import Snapshot
 

@@ -68,7 +68,7 @@ def bench(pytester: pytest.Pytester, toy_model: tuple[Path, Path], monkeypatch: 
     cache, checkpoint = toy_model
     monkeypatch.setenv("KSMITH_CACHE", str(cache))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-    pytester.makeconftest('pytest_plugins = ("fixtures.harness",)\n' + FAKE_METHODS)
+    pytester.makeconftest('pytest_plugins = ("ksmith.fixtures.harness",)\n' + FAKE_METHODS)
     pytester.makepyfile(test_update=(REPO / "bench" / "test_update.py").read_text())
     pytester.makeini(f"[pytest]\nksmith_grid = smoke\nksmith_models = toy=hf:{checkpoint}\nksmith_scales = 1,2\n")
     return pytester

@@ -34,7 +34,7 @@ CASES = ("tiny-kg-small-rome-edit-leaf-k1-s0", "tiny-kg-small-rome-unlearn-leaf-
 def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
     """(run directory, the pytest process) of one smoke run with samples and progress lines."""
     root = tmp_path_factory.mktemp("smoke")
-    (root / "conftest.py").write_text('pytest_plugins = ("fixtures.harness",)\n')
+    (root / "conftest.py").write_text('pytest_plugins = ("ksmith.fixtures.harness",)\n')
     (root / "test_update.py").write_text((REPO / "bench" / "test_update.py").read_text())
     (root / "pytest.ini").write_text(
         "[pytest]\nksmith_grid = smoke\nksmith_methods = rome\nksmith_tasks = edit,unlearn\n"
