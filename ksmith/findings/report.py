@@ -315,7 +315,7 @@ def render_markdown(
             "with it (`ksmith/findings/rules.py`); values are pooled means over grid cells with 95% "
             "intervals (per cell: bootstrap over interventions; pooled: hull of a bootstrap over cells and the "
             "cells' own intervals, comparisons over matched cells; see the module docstring of "
-            "`ksmith/findings/rules.py`)."
+            "`ksmith/findings/estimates.py`)."
             + (" Each model is tested on its own cells: nothing is pooled across models." if len(models) > 1 else "")
         ),
         "",
