@@ -57,10 +57,9 @@ from pathlib import Path
 
 from ksmith.errors import KsmithError
 from ksmith.probes.types import TASKS
+from ksmith.world.domains import DOMAINS
 from ksmith.world.schema import LEVELS
 
-DOMAINS: tuple[str, ...] = ("biology", "economics", "history", "physics")
-GRID_PRESETS: tuple[str, ...] = ("smoke", "default", "full", "findings", "real", "findings-real")
 #: Worlds a grid can run on besides a world file's path.
 WORLDS: tuple[str, ...] = ("synthetic", "real")
 #: The real pretrained models the `real` preset runs, those `load_model` knows at the time.
@@ -257,7 +256,7 @@ PRESETS: dict[str, GridSpec] = {
         preset="full", scales=(1, 10, 100, 1000, 10000), seeds=(0, 1, 2), world_size="large"
     ),
     "findings": GridSpec(
-        preset="findings", models=("tiny-kg-small",), levels=("root", "intermediate", "leaf"),
+        preset="findings", models=("tiny-kg-small",), levels=LEVELS,
         scales=(1, 4, 16, 64), seeds=FINDINGS_SEEDS, world_size="small",
     ),
     "real": GridSpec(
@@ -382,7 +381,7 @@ def resolve(preset: str = "default", **overrides: str | None) -> GridSpec:
     """A `GridSpec` from a preset name and raw option strings (None = keep the preset's value); the
     keys are `GRID_OPTIONS`'."""
     if preset not in PRESETS:
-        raise GridError(f"--ksmith-grid: unknown preset {preset!r}; choose from {', '.join(GRID_PRESETS)}")
+        raise GridError(f"--ksmith-grid: unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
     spec = PRESETS[preset]
     changes: dict[str, object] = {}
     if spec.world == "real":  # the real presets run the real models load_model knows (not at import)

@@ -13,8 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from ksmith.cache import atomic_write_bytes, atomic_write_text
-from ksmith.findings.estimates import NON_PARAMETRIC, Finding, passed, pooled, select, values_of
+from ksmith.findings.estimates import (
+    NON_PARAMETRIC,
+    Finding,
+    passed,
+    pooled,
+    select,
+    values_of,
+)
 from ksmith.findings.rules import domain_profile
+from ksmith.world.schema import LEVELS
 
 VERDICT_MARK = {"reproduced": "✅", "not reproduced": "❌", "inconclusive": "❔"}
 
@@ -70,7 +78,7 @@ def plot_finding(finding: Finding, results: Sequence[Any], path: Path) -> bool:
         drew = any(e is not None for s in series.values() for e in s)
     elif finding.key == "levels":
         levels = [
-            lv for lv in ("root", "intermediate", "leaf") if select(results, level=lv)
+            lv for lv in LEVELS if select(results, level=lv)
         ]
         series = {
             t: [

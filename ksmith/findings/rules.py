@@ -35,6 +35,7 @@ from ksmith.findings.estimates import (
     values_of,
 )
 from ksmith.metrics.trends import consistency_collapse, curve_shape
+from ksmith.world.schema import LEVELS
 
 
 def spread(results: Sequence[Any]) -> Finding:
@@ -61,7 +62,7 @@ def spread(results: Sequence[Any]) -> Finding:
         table_row("ccr, edit ↓", pooled(edit, "ccr")),
         table_row("ccr, unlearn ↓", pooled(unl, "ccr")),
     ]
-    for level in ("root", "intermediate", "leaf"):
+    for level in LEVELS:
         f.rows.append(
             table_row(
                 f"over_spread, edit, {level}",

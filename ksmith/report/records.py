@@ -21,7 +21,7 @@ A line has these keys (README documents them):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,16 +166,23 @@ def read_results(path: Path) -> list[CaseResult]:
     if not path.exists():
         raise ReportError(f"{path}: no such results file; pass a run directory (reports/<run-id>) or its results.jsonl")
     results = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, data in json_lines(path):
         try:
-            results.append(CaseResult.from_json(line))
-        except json.JSONDecodeError as exc:
-            raise ReportError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+            results.append(CaseResult.from_dict(data))
         except ReportError as exc:
             raise ReportError(f"{path}:{number}: {exc}") from None
     return results
+
+
+def json_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, value) of every non-blank line of a JSON-lines file; a bad line is named by number."""
+    for number, text in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not text.strip():
+            continue
+        try:
+            yield number, json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ReportError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
 
 
 def merge_results(runs: Iterable[Iterable[CaseResult]]) -> list[CaseResult]:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ksmith.cache import atomic_write_text
-from ksmith.report.records import ReportError
+from ksmith.report.records import json_lines
 
 SAMPLES_DIR = "samples"
 #: Protocols whose option scores are logged (prob_compare reuses mcq's sums).
@@ -159,16 +159,7 @@ def write_samples(path: Path, lines: Iterable[Mapping[str, Any]]) -> int:
 
 def read_samples(path: Path) -> list[dict[str, Any]]:
     """A samples file's lines; a bad line is named by number."""
-    path = Path(path)
-    lines = []
-    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not text.strip():
-            continue
-        try:
-            lines.append(json.loads(text))
-        except json.JSONDecodeError as exc:
-            raise ReportError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-    return lines
+    return [value for _, value in json_lines(Path(path))]
 
 
 def run_samples(run_dir: Path) -> dict[str, Path]:
