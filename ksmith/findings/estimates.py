@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from ksmith.metrics.bootstrap import metric_seed
+from ksmith.report.records import CaseResult
 
 REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"
@@ -95,11 +96,11 @@ class Finding:
 # -- selecting and pooling cells -------------------------------------------------------------------
 
 
-def passed(results: Iterable[Any]) -> list[Any]:
+def passed(results: Iterable[CaseResult]) -> list[CaseResult]:
     return [r for r in results if r.status == "passed"]
 
 
-def select(results: Iterable[Any], **key: Any) -> list[Any]:
+def select(results: Iterable[CaseResult], **key: Any) -> list[CaseResult]:
     """Results whose grid key matches every given field (a value or a collection of values)."""
     out = []
     for r in results:
@@ -146,7 +147,7 @@ def _hull(*cis: tuple[float, float] | None) -> tuple[float, float] | None:
     return (min(ci[0] for ci in present), max(ci[1] for ci in present))
 
 
-def pooled(results: Sequence[Any], metric: str) -> Estimate | None:
+def pooled(results: Sequence[CaseResult], metric: str) -> Estimate | None:
     """Mean of `metric` over the cells that have it, with the interval of the module docstring."""
     cells = [r.metrics[metric] for r in results if metric in r.metrics and math.isfinite(r.metrics[metric].value)]
     if not cells:
@@ -178,12 +179,12 @@ MATCH_TASKS: tuple[str, ...] = ("model", "level", "scale", "seed")
 MATCH_LEVELS: tuple[str, ...] = ("model", "method", "scale", "seed")
 
 
-def has_metric(result: Any, metric: str) -> bool:
+def has_metric(result: CaseResult, metric: str) -> bool:
     m = result.metrics.get(metric)
     return m is not None and math.isfinite(m.value)
 
 
-def matched(sides: Mapping[str, Sequence[Any]], metric: str, on: Sequence[str]) -> dict[str, list[Any]]:
+def matched(sides: Mapping[str, Sequence[CaseResult]], metric: str, on: Sequence[str]) -> dict[str, list[CaseResult]]:
     """Each side's cells restricted to the coordinates `on` that every side has `metric` for."""
     keys = [{tuple(r.key[f] for f in on) for r in cells if has_metric(r, metric)} for cells in sides.values()]
     common = set.intersection(*keys) if keys else set()
@@ -193,12 +194,12 @@ def matched(sides: Mapping[str, Sequence[Any]], metric: str, on: Sequence[str]) 
     }
 
 
-def compare(sides: Mapping[str, Sequence[Any]], metric: str, on: Sequence[str]) -> dict[str, Estimate | None]:
+def compare(sides: Mapping[str, Sequence[CaseResult]], metric: str, on: Sequence[str]) -> dict[str, Estimate | None]:
     """`pooled` per side over the matched cells (see `matched`)."""
     return {label: pooled(cells, metric) for label, cells in matched(sides, metric, on).items()}
 
 
-def complete_curve_cells(results: Sequence[Any], metric: str) -> list[Any]:
+def complete_curve_cells(results: Sequence[CaseResult], metric: str) -> list[CaseResult]:
     """The cells of (model, level, seed) groups that have `metric` at every scale of the run's curve."""
     have = [r for r in results if has_metric(r, metric)]
     scales = {r.key["scale"] for r in have}
@@ -213,11 +214,11 @@ def table_row(label: str, est: Estimate | None) -> tuple[str, str]:
     return (label, est.text() if est is not None else "— (no cells)")
 
 
-def tasks_of(results: Sequence[Any]) -> list[str]:
+def tasks_of(results: Sequence[CaseResult]) -> list[str]:
     return sorted({r.key["task"] for r in results})
 
 
-def values_of(results: Sequence[Any], field_name: str) -> list[Any]:
+def values_of(results: Sequence[CaseResult], field_name: str) -> list[Any]:
     return sorted({r.key[field_name] for r in results}, key=lambda v: (str(type(v)), v))
 
 
@@ -225,7 +226,7 @@ def values_of(results: Sequence[Any], field_name: str) -> list[Any]:
 
 
 
-def pooled_curve(results: Sequence[Any], metric: str) -> dict[int, Estimate]:
+def pooled_curve(results: Sequence[CaseResult], metric: str) -> dict[int, Estimate]:
     """Pooled `metric` per k over the (model, level, seed) groups present at every k."""
     out = {}
     results = complete_curve_cells(results, metric)

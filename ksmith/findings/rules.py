@@ -35,10 +35,11 @@ from ksmith.findings.estimates import (
     values_of,
 )
 from ksmith.metrics.trends import consistency_collapse, curve_shape
+from ksmith.report.records import CaseResult
 from ksmith.world.schema import LEVELS
 
 
-def spread(results: Sequence[Any]) -> Finding:
+def spread(results: Sequence[CaseResult]) -> Finding:
     f = Finding(
         "spread",
         "Editing over-spreads, unlearning under-spreads",
@@ -90,13 +91,13 @@ def spread(results: Sequence[Any]) -> Finding:
     return f
 
 
-def higher_level(results: Sequence[Any]) -> str | None:
+def higher_level(results: Sequence[CaseResult]) -> str | None:
     """The level the 'root vs leaf' comparison reads as the higher one: root, or where the run has no
     root cell (the real world states no fact on a root) intermediate; None with neither."""
     return next((level for level in ("root", "intermediate") if select(results, level=level)), None)
 
 
-def levels(results: Sequence[Any]) -> Finding:
+def levels(results: Sequence[CaseResult]) -> Finding:
     f = Finding(
         "levels",
         "Root-level updates are harder than leaf-level ones",
@@ -146,7 +147,7 @@ PAPER_DRIFT: dict[str, dict[str, tuple[float, ...]]] = {
 }
 
 
-def drift_table(results: Sequence[Any]) -> list[tuple[str, str]]:
+def drift_table(results: Sequence[CaseResult]) -> list[tuple[str, str]]:
     """Rows per task and k: ksmith's drift_kl (raw; divided by its largest value over k) and CKA
     similarity (1 - drift_cka), pooled over the parametric methods, beside the paper's normalised KL
     and CKA at that k where it has one."""
@@ -170,7 +171,7 @@ def drift_table(results: Sequence[Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def drift_shapes(results: Sequence[Any]) -> Finding:
+def drift_shapes(results: Sequence[CaseResult]) -> Finding:
     f = Finding(
         "drift",
         "Editing drift plateaus; unlearning shows an abrupt transition past a critical k",
@@ -215,7 +216,7 @@ def drift_shapes(results: Sequence[Any]) -> Finding:
     return f
 
 
-def collapse(results: Sequence[Any]) -> Finding:
+def collapse(results: Sequence[CaseResult]) -> Finding:
     f = Finding(
         "collapse",
         "Consistency collapse past capacity",
@@ -274,7 +275,7 @@ def collapse(results: Sequence[Any]) -> Finding:
     return f
 
 
-def geometry_view(results: Sequence[Any]) -> Finding:
+def geometry_view(results: Sequence[CaseResult]) -> Finding:
     f = Finding(
         "geometry",
         "Editing looks like rotation, unlearning like anisotropic scaling (SVD view)",
@@ -339,7 +340,7 @@ def geometry_view(results: Sequence[Any]) -> Finding:
 
 
 def domains(
-    results: Sequence[Any], profile: Mapping[str, Mapping[str, Any]] | None = None
+    results: Sequence[CaseResult], profile: Mapping[str, Mapping[str, Any]] | None = None
 ) -> Finding:
     f = Finding(
         "domains",
@@ -419,7 +420,7 @@ FINDINGS: tuple[Callable[..., Finding], ...] = (
 
 
 def evaluate(
-    results: Iterable[Any], profile: Mapping[str, Mapping[str, Any]] | None = None
+    results: Iterable[CaseResult], profile: Mapping[str, Mapping[str, Any]] | None = None
 ) -> list[Finding]:
     """Every finding on the passed cases of a run (failed and errored cases are left out)."""
     ok = passed(results)
@@ -427,7 +428,7 @@ def evaluate(
 
 
 def evaluate_per_model(
-    results: Iterable[Any], profile: Mapping[str, Mapping[str, Any]] | None = None
+    results: Iterable[CaseResult], profile: Mapping[str, Mapping[str, Any]] | None = None
 ) -> dict[str, list[Finding]]:
     """`evaluate` on each model's cells apart: a claim about LLMs holds or fails per model, and
     pooling a 135M and a 270M model would let one hide the other."""
