@@ -10,10 +10,8 @@ The corpus is, in order of preference: a text file given by the method's hyper-p
 text per line; for tiny-kg pass the world corpus, for real models any representative text), or,
 when none is given, text sampled from the model itself (seeded, so the same model always gives the
 same statistics). Sampling needs no outside data and follows the distribution the model was trained
-on, which for tiny-kg is the world corpus it memorised. Measured on a 6-block tiny-kg (small world,
-AlphaEdit, k=1, 10 leaf facts): statistics from the world corpus file and from 256 sampled sequences
-gave the same direct (1.00), paraphrase (1.00) and contextual-drop (0.135) figures, so the harness
-needs to pass nothing; `covariance_corpus` is there for real models and for comparisons.
+on, which for tiny-kg is the world corpus it memorised (the two gave the same figures on tiny-kg:
+docs/decisions.md); `covariance_corpus` is there for real models and for comparisons.
 
 The key depends only on the weights *below* the edited projection, but the cache key hashes
 every weight of the model outside the blocks above the module's block: cheap for small models,

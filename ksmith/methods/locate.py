@@ -10,11 +10,9 @@ least-squares update that disturbs the keys of ordinary text (their second momen
 Where the key is read (`key_position`):
   - "subject_last": the subject's last token, as in ROME and MEMIT. Right for models that look a fact
     up at the subject, which large pretrained models do.
-  - "prompt_last": the last token of the prompt. A trial on a 4-layer word-level model trained on
-    "The R of S is O" statements found editing at the subject's last token reached 0.05-0.3 direct
-    accuracy, and 0.7-0.9 at the prompt's last token: a shallow model recalls the fact where it is
-    needed, at the end, not at the subject. Each method picks its default per architecture and
-    documents it.
+  - "prompt_last": the last token of the prompt: a shallow word-level model recalls the fact where it
+    is needed, at the end, not at the subject (docs/decisions.md). Each method picks its default per
+    architecture and documents it.
 Positions are found from the tokenizer's character offsets, so no model or tokenizer is special-cased.
 """
 
@@ -44,12 +42,9 @@ SHALLOW_LAYERS = 8
 def default_key_position(arch) -> str:
     """"prompt_last" for shallow tiny-kg models (<= SHALLOW_LAYERS blocks), else "subject_last".
 
-    Measured on tiny-kg models (mcq, k=1, 8 leaf facts each): on 2- and 4-block models the value
-    optimisation cannot move the answer from the subject's last token at all (ROME direct
-    accuracy 0.00-0.08), while at the prompt's last token it reaches 1.00 with held-out
-    paraphrase 1.00. Pretrained models recall facts at the subject's last token (the ROME and
-    MEMIT papers' causal traces), whatever their depth (distilgpt2 has 6 blocks): they keep the
-    published choice.
+    Pretrained models recall facts at the subject's last token (the ROME and MEMIT papers' causal
+    traces), whatever their depth: they keep the published choice. Shallow tiny-kg models cannot be
+    edited there (docs/decisions.md).
     """
     shallow_tiny = arch.profile == "tiny-kg" and arch.num_layers <= SHALLOW_LAYERS
     return "prompt_last" if shallow_tiny else "subject_last"

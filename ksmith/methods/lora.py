@@ -39,13 +39,8 @@ class LoRAHparams(Hparams):
     """layers: blocks whose MLP projections get adapters (default: FT-M's block, three quarters
     up the stack; an explicit () = every block); modules: "mlp_out" and/or "mlp_in";
     rank / alpha: the adapter's rank and scaling; stop_loss: stop once a whole epoch's step losses
-    are below it.
-
-    Measured on the default tiny-kg at k=1 (tuning seeds 0-9 x 3 levels, `ksmith.grid.TUNING_SEEDS`): adapters on every block with
-    stop_loss 0.5 cost ~0.13 contextual accuracy (0.00 / 0.25 / 0.15 root / intermediate / leaf
-    over 5 seeds); the upper half (blocks 3-5) with stop_loss 0.1 cut that to 0.07 and block 4
-    alone to 0.04 at direct 1.0 and held-out paraphrase 0.97. On tiny-kg-small (2 blocks) the same
-    choice (block 1) cut the drop from 0.21 to 0.10 at direct and paraphrase 1.0."""
+    are below it. One block three quarters up keeps the most contextual accuracy at the same direct
+    accuracy on tiny-kg (tuning split; docs/decisions.md)."""
 
     layers: tuple[int, ...] = ()
     modules: tuple[str, ...] = ("mlp_out",)

@@ -65,10 +65,8 @@ def default_layers(arch: Architecture, key_position: str | None = None) -> tuple
     """The blocks MEMIT edits by default.
 
     Key at the subject: the early-middle blocks, as MEMIT (3-8 of 28 in GPT-J; 13-17 of 48 in GPT-2
-    XL). Key at the prompt's last token (shallow models): block 0 alone. Measured on a 4-block
-    tiny-kg at k=100: blocks (0,) direct 0.91 / paraphrase 0.79, blocks (0, 1) 0.84 / 0.67 (with a
-    smaller contextual drop, 0.21 vs 0.38); at k=1, (0,) 1.00 / 0.88 and (0, 1) 0.88 / 0.62. On
-    a 6-block model values written above block 0 stall (see `rome.default_layer`).
+    XL). Key at the prompt's last token (shallow models): block 0 alone, which edited best on tiny-kg
+    (docs/decisions.md).
     """
     n = arch.num_layers
     if (key_position or default_key_position(arch)) == "prompt_last":

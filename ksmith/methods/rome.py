@@ -18,12 +18,10 @@ are upstream), so both cost one batched optimisation per chunk: linear in k.
 
 Editing as unlearning: with `task="unlearn"` the target is the neutral object (`"unknown"`).
 
-Defaults, and why (measured on tiny-kg on the tuning split, `ksmith.grid.TUNING_SEEDS`, mcq protocol; see `default_key_position`, `default_layer`):
-key at the prompt's last token for shallow models (the subject's last token gave direct accuracy
-0.00-0.08 on 2- and 4-block tiny-kg models, the prompt's last token 1.00), block 0 for that key,
-60 value steps, and the value optimised through the rank-one update itself
-(`value_at="write"`: with several facts in one matrix, the loss then sees their interference;
-k=10 on a 4-block model: direct 1.00 vs 0.93 for the original key-token value).
+Defaults on tiny-kg (chosen on the tuning split, `ksmith.grid.TUNING_SEEDS`; the measurements are in
+docs/decisions.md): key at the prompt's last token for shallow models, block 0 for that key, 60
+value steps, and the value optimised through the rank-one update itself (`value_at="write"`: with
+several facts in one matrix, the loss then sees their interference).
 """
 
 from __future__ import annotations
@@ -70,11 +68,8 @@ def default_layer(arch: Architecture, key_position: str | None = None) -> int:
     """The block ROME edits by default.
 
     Key at the subject: an early-middle block, as in ROME (layer 17 of 48 in GPT-2 XL, about a third
-    of the way up). Key at the prompt's last token (shallow models): block 0. Measured at k=1 (mcq,
-    direct / held-out paraphrase, 6-8 leaf facts): 4-block tiny-kg, block 0 1.00 / 1.00, block 1
-    0.88 / 0.62, block 2 0.88 / 0.88; 6-block tiny-kg, block 0 1.00 / 1.00, block 1 0.11 / 0.17,
-    block 2 0.28 / 0.50 (from block 1 up the value optimisation stalls at a target NLL of 2-4
-    within its norm bound: the first MLP's output is the one large enough to carry a new answer).
+    of the way up). Key at the prompt's last token (shallow models): block 0, the only one whose MLP
+    output is large enough to carry a new answer on tiny-kg (docs/decisions.md).
     """
     position = key_position or default_key_position(arch)
     if position == "prompt_last":

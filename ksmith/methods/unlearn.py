@@ -81,14 +81,8 @@ def vague_answers() -> tuple[str, ...]:
 
 
 def ascent_layers(arch: Architecture) -> tuple[int, ...]:
-    """The blocks GradAscent and NPO train: the upper half of a stack of 4 or more, else all.
-
-    Measured at k=10 (3 seeds x 3 levels, mcq): on the default tiny-kg (6 blocks) ascent on every
-    block reached rr 0.04 (GA) / 0.07 (NPO) but lost 0.68 / 0.62 contextual accuracy; on blocks 3-5
-    rr was 0.09 / 0.08 for a drop of 0.51 / 0.48 (blocks 0-2: 0.65 / 0.64 drop; blocks 4-5 missed
-    rr at 0.11). On tiny-kg-small (2 blocks) the top block alone left rr at 0.54, so a short stack
-    keeps every block.
-    """
+    """The blocks GradAscent and NPO train: the upper half of a stack of 4 or more, else all (the
+    best trade of forgetting against collateral damage on tiny-kg: docs/decisions.md)."""
     if arch.num_layers < 4:
         return tuple(range(arch.num_layers))
     return tuple(range(arch.num_layers // 2, arch.num_layers))
