@@ -21,6 +21,11 @@ from ksmith.fixtures.harness import (  # noqa: F401  (fixtures: pytest finds the
 )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # declared here too, so the grid runs cleanly from an installed package, outside ksmith's checkout
+    config.addinivalue_line("markers", "findings: runs the grid behind the findings report")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if "findings" in (config.option.markexpr or ""):
         return
