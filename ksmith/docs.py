@@ -20,7 +20,8 @@ BLOCK = re.compile(r"(<!-- generated: (?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!--
 
 
 def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Table-cell text: pipes escaped, and angle brackets, so `hf:<path>` is not read as an HTML tag."""
+    return str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def options_table() -> str:
@@ -49,9 +50,13 @@ def presets_table() -> str:
 
 
 def metrics_table() -> str:
-    from ksmith.metrics.names import markdown_table
+    from ksmith.metrics.names import METRICS
 
-    return markdown_table()
+    rows = ["| metric | better | family | meaning | aggregation |", "|---|---|---|---|---|"]
+    rows += [
+        f"| `{m.name}` | {m.better} | {m.family} | {_cell(m.meaning)} | {_cell(m.aggregation)} |" for m in METRICS
+    ]
+    return "\n".join(rows)
 
 
 def models_table() -> str:

@@ -1,6 +1,7 @@
 """Every metric ksmith records, declared once: its name, which way is better, its family, what it
 means and how it is aggregated (lm-eval's `register_metric` idea). Computations take a metric's
-direction from here (`higher_is_better`), and the metrics page's table is generated from it.
+direction from here (`higher_is_better`), and the metrics page's table is generated from it
+(`ksmith.docs`).
 
 Names under the `mcq` protocol are bare; the same metric under another protocol is
 `<name>@<protocol>`. Placeholders in angle brackets stand for a family of names.
@@ -255,11 +256,3 @@ def higher_is_better(name: str) -> bool | None:
         base = name.split("@")[0] if "@" in name else re.sub(r"^seq_earliest_(.+)_(first|end)$", r"\1", name)
         return higher_is_better(base)
     return {"↑": True, "↓": False}.get(spec.better)
-
-
-def markdown_table() -> str:
-    """The table of every metric (docs/metrics.md, `ksmith docs`)."""
-    lines = ["| metric | better | family | meaning | aggregation |", "|---|---|---|---|---|"]
-    for spec in METRICS:
-        lines.append(f"| `{spec.name}` | {spec.better} | {spec.family} | {spec.meaning} | {spec.aggregation} |")
-    return "\n".join(lines) + "\n"
