@@ -87,15 +87,16 @@ def shipped(name: str) -> Path:
 
 def find_embedded(world: Any, config: TinyConfig) -> Path | None:
     """The shipped checkpoint trained from exactly this world and config, if there is one."""
-    candidates = [EMBEDDED_DIR / name for name in EMBEDDED if (EMBEDDED_DIR / name / META_FILE).is_file()]
-    wanted = [path for path in candidates if json.loads((path / META_FILE).read_text()).get("world_hash") == world.hash]
-    if not wanted:
-        return None
+    metas = {
+        EMBEDDED_DIR / name: json.loads((EMBEDDED_DIR / name / META_FILE).read_text())
+        for name in EMBEDDED
+        if (EMBEDDED_DIR / name / META_FILE).is_file()
+    }
+    same_world = {path: meta for path, meta in metas.items() if meta.get("world_hash") == world.hash}
+    if not same_world:
+        return None  # the recipe (which builds the tokenizer over the corpus) is only computed when it can match
     key = recipe(world, config)
-    for path in wanted:
-        if json.loads((path / META_FILE).read_text()).get("recipe") == key:
-            return path
-    return None
+    return next((path for path, meta in same_world.items() if meta.get("recipe") == key), None)
 
 
 def load_embedded(path: Path, *, device: str | None = None, dtype: str | None = None, spec: str = "tiny-kg") -> LoadedModel:
@@ -115,34 +116,22 @@ def load_embedded(path: Path, *, device: str | None = None, dtype: str | None = 
 
 def ship(name: str, progress: Any = None) -> Path:
     """Train the embedded model `name` from its recipe (CPU, one thread) and write it into the package."""
-    import shutil
-    import tempfile
-
     from ksmith.models.snapshot import weights_hash
-    from ksmith.models.tiny import _one_cpu_thread, _train, save
+    from ksmith.models.tiny import save_in_place, train
 
     spec = EMBEDDED[name]
     world, config = spec.world(), spec.config()
-    with _one_cpu_thread("cpu"):
-        trained, meta = _train(world, config, "cpu", progress)
+    trained, meta = train(world, config, "cpu", progress)
     meta["recipe"] = recipe(world, config)
-    target = EMBEDDED_DIR / name
-    EMBEDDED_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=EMBEDDED_DIR, prefix=f".{name}."))
-    try:
-        trained.lm.save_pretrained(tmp)
+    meta["weights_hash"] = weights_hash(trained.lm.float())  # what a float32 load reports
+
+    def finish(tmp: Path) -> None:
         meta["weights_sha256"] = file_sha256(tmp / WEIGHTS_FILE)
-        meta["weights_hash"] = weights_hash(trained.lm.float())  # what a float32 load reports
-        save(trained, meta, tmp)  # rewrites the same weights, and the metadata with their hashes
-        if file_sha256(tmp / WEIGHTS_FILE) != meta["weights_sha256"]:
-            raise ModelError("saving the same weights twice gave two files; cannot ship a stable checkpoint")
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
         tmp.chmod(0o755)  # mkdtemp's 0700 would keep other users from reading installed package data
         for item in tmp.iterdir():
             item.chmod(0o644)
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    target = EMBEDDED_DIR / name
+    save_in_place(trained, meta, target, finish)
     return target

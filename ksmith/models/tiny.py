@@ -381,6 +381,30 @@ def _train(world: Any, config: TinyConfig, device: str, progress: Progress | Non
     return loaded, meta
 
 
+def train(world: Any, config: TinyConfig, device: str, progress: Progress | None = None) -> tuple[LoadedModel, dict]:
+    """tiny-kg trained on `world` now (one thread on a CPU, `_one_cpu_thread`), with its metadata."""
+    with _one_cpu_thread(device):
+        return _train(world, config, device, progress)
+
+
+def save_in_place(model: LoadedModel, meta: dict, path: Path, finish: Callable[[Path], None] | None = None) -> None:
+    """`save` into a temporary sibling of `path`, `finish` it there, then put it in place of `path`:
+    a reader never sees half a checkpoint, and a failure leaves no temporary directory behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    try:
+        save(model, meta, tmp)
+        if finish is not None:
+            finish(tmp)
+        if path.exists():
+            shutil.rmtree(path)
+        tmp.rename(path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def save(model: LoadedModel, meta: dict, out: Path) -> None:
     """Write model, tokenizer and ksmith metadata as a Hugging Face checkpoint directory."""
     out = Path(out)
@@ -442,18 +466,8 @@ def pretrain(
     path = entry("models", cache_key(world, config))
     with locked(path):
         if not (path / META_FILE).is_file():
-            train_device = select_device(device)
-            with _one_cpu_thread(train_device):
-                trained, meta = _train(world, config, train_device, progress)
-            tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
-            try:
-                save(trained, meta, tmp)
-                if path.exists():
-                    shutil.rmtree(path)
-                tmp.rename(path)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
+            trained, meta = train(world, config, select_device(device), progress)
+            save_in_place(trained, meta, path)
             log.info("tiny-kg trained in %.1fs (%d steps), cached at %s", meta["train_seconds"], meta["steps"], path)
     loaded = load(path, device=device, dtype=dtype)
     if out is not None:
