@@ -4,7 +4,7 @@ A page holds each such table between `<!-- generated: NAME -->` and `<!-- end ge
 blocks are rewritten by `ksmith docs --write` and compared by `ksmith docs --check` (and a test), so a
 new option, preset, metric or model spec cannot be missing from its page. The declarations: the
 plugin's `OPTIONS` and `FLAG_OPTIONS`, the grid's `PRESETS`, the metrics' `METRICS`, the model
-zoo's `SPECS`.
+zoo's `SPECS`, and the real world's sources and override tables (its audit).
 """
 
 from __future__ import annotations
@@ -67,12 +67,19 @@ def models_table() -> str:
     return "\n".join(rows)
 
 
+def audit_text() -> str:
+    from ksmith.world.real.audit import audit_markdown
+
+    return audit_markdown()
+
+
 #: Table name -> (its generator, the page of docs/ that holds it).
 TABLES: dict[str, tuple[Callable[[], str], str]] = {
     "options": (options_table, "running.md"),
     "presets": (presets_table, "running.md"),
     "metrics": (metrics_table, "metrics.md"),
     "models": (models_table, "models.md"),
+    "real-world-audit": (audit_text, "real-world-audit.md"),
 }
 
 

@@ -18,20 +18,10 @@ from ksmith.probes.known import (
     questions,
     tally,
 )
-from ksmith.probes.types import Probe
 from ksmith.world.world import World
 
 if TYPE_CHECKING:
     from ksmith.models.loaded import LoadedModel
-
-
-def _undecided(probes: tuple[Probe, ...], picks: dict[str, int | None]) -> list[Probe]:
-    """The paraphrases still to ask: none once the rule is settled either way."""
-    asked = [p for p in probes if p.id in picks]
-    right = sum(picks[p.id] == p.answer_before for p in asked)
-    if right >= KNOWN_RULE or (len(asked) - right) > len(probes) - KNOWN_RULE:
-        return []
-    return [p for p in probes if p.id not in picks]
 
 
 def measure_known(
@@ -39,24 +29,19 @@ def measure_known(
 ) -> KnownSet:
     """Score every held-in question (and its chance control) through the scoring engine.
 
-    Asked in rounds, because scoring is the whole cost (~30k option continuations for the real
-    world): first `KNOWN_RULE` paraphrases of every fact, then a further one only for the facts
-    whose answers split, until the rule is settled. The verdict is the same as asking all three;
-    `asked` records how many were needed. `sample`: ask only that many facts per (domain,
-    relation, level) cell (`sample_facts`); the others are absent from the known set (not asked,
-    so never drawn as interventions), and the set records the sample size.
+    Every held-in paraphrase is asked (no early stop once the rule is settled): the direct probe of a
+    known fact asks the same questions, so the set records how many of them the model gets right,
+    which is what a cell's direct "executed" rate will be. `sample`: ask only that many facts per
+    (domain, relation, level) cell (`sample_facts`); the others are absent from the known set (not
+    asked, so never drawn as interventions), and the set records the sample size.
     """
     from ksmith.scoring import Scorer
 
     scorer = Scorer(model, batch_size=batch_size)
     qs = questions(world, sample)
-    picks: dict[str, int | None] = {}
-    todo = [p for q in qs for group in (q.probes, q.controls) for p in group[:KNOWN_RULE]]
-    while todo:
-        scores = scorer.score(todo, (PROTOCOL,))
-        picks.update({s.probe_id: s.choice for s in scores.of(PROTOCOL).values()})
-        todo = [nxt[0] for q in qs for group in (q.probes, q.controls)
-                for nxt in [_undecided(group, picks)] if nxt]
+    todo = [p for q in qs for group in (q.probes, q.controls) for p in group]
+    scores = scorer.score(todo, (PROTOCOL,))
+    picks = {s.probe_id: s.choice for s in scores.of(PROTOCOL).values()}
     return KnownSet(name or model.spec, model.weights_hash, world.hash, tally(qs, picks), sample=sample)
 
 

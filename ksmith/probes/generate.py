@@ -32,16 +32,10 @@ from collections.abc import Callable, Sequence
 from ksmith.probes.dataset import Dataset
 from ksmith.probes.interventions import Pair, inheritors, select_with_footprints
 from ksmith.probes.known import KnownSet
+from ksmith.probes.options import fact_options, subject_gives_away
 from ksmith.probes.types import Intervention, Probe, RetainItem
-from ksmith.world.templates import (
-    COMPARISON_PATTERN,
-    COMPARISON_QUESTION,
-    COMPOSITION_PATTERN,
-    COMPOSITION_QUESTION,
-    CONFLICT_PREFIX,
-    fill,
-    keyword,
-)
+from ksmith.world.derived import comparison, composition, conflict_claim
+from ksmith.world.templates import fill
 from ksmith.world.world import World
 
 #: Upper bound on the retain set (training on it costs time in every method).
@@ -78,13 +72,22 @@ class _Generator:
     # -- helpers -------------------------------------------------------------------------------
 
     def stable(self, subject: str, relation: str) -> str | None:
-        """The object of an unaffected fact, or None when the fact is absent or affected."""
+        """The object of an unaffected fact, or None when the fact is absent, affected, or given away
+        by the subject's name."""
         if (subject, relation) in self.busy:
             return None
         o = self.before.object_of(subject, relation)
-        if o is None or self.after.object_of(subject, relation) != o:
+        if o is None or self.after.object_of(subject, relation) != o or self.gives_away(subject, o):
             return None
         return o
+
+    def true_answers(self, subject: str, relation: str) -> set[str]:
+        """Every answer a reader accepts for (subject, relation) in the world before or after:
+        none of them may be a wrong option."""
+        return set(self.before.true_objects(subject, relation)) | set(self.after.true_objects(subject, relation))
+
+    def gives_away(self, subject: str, *answers: str | None) -> bool:
+        return subject_gives_away(self.before, subject, *answers)
 
     @staticmethod
     def choices(
@@ -134,11 +137,15 @@ class _Generator:
         after: str | None,
         *,
         domain: str,
+        asks: str,
         hop: int = 0,
         paraphrase_id: int = 0,
         held_out: bool = False,
     ) -> None:
         ab = choices.index(before)
+        if ptype in ("reverse", "comparison"):  # the options are subjects: named as a sentence names them
+            choices = tuple(self.before.mention(c) for c in choices)  # type: ignore[assignment]
+            after = self.before.mention(after) if after is not None else None
         if family == "Q-":
             aa, avoid = ab, None
         elif self.task == "edit":
@@ -165,6 +172,7 @@ class _Generator:
                 hop=hop,
                 paraphrase_id=paraphrase_id,
                 held_out=held_out,
+                asks=asks,
             )
         )
 
@@ -177,24 +185,27 @@ class _Generator:
         rel = w.relations[r]
         tpl = rel.templates
         stype = w.entities[s].type
-        kw = keyword(rel)
         nq = len(tpl.questions)
         held_in = [i for i in range(len(tpl.cloze)) if i != tpl.held_out] or [0]
+        m = w.mention
 
         def question(i: int, subject: str) -> str:
-            return fill(tpl.questions[i % nq], subject) if nq else fill(tpl.cloze[i], subject)
+            return fill(tpl.questions[i % nq], m(subject)) if nq else fill(tpl.cloze[i], m(subject))
 
         out: list[Probe] = []
-        opool = w.object_pool(r, o)
         spool = w.subject_pool(r, s)
         required = [o, new] if new is not None else [o]
-        main = self.choices(rng, required, opool)
+        # the known set's question of this fact, whose wrong options include the edit target
+        main = fact_options(w, s, r, o)
+        if main is not None and (new not in main and new is not None):
+            raise AssertionError(f"{iv.id}: the edit target {new!r} is not among the fact's options {main}")
+        wrong = set(main or ()) - set(required)
 
         # direct
         if main is not None:
             for i, c in enumerate(tpl.cloze):
-                self.probe(out, iv, "direct", "Q+", question(i, s), fill(c, s), main, o, new,
-                           domain=iv.domain, paraphrase_id=i, held_out=i == tpl.held_out)
+                self.probe(out, iv, "direct", "Q+", question(i, s), fill(c, m(s)), main, o, new,
+                           domain=iv.domain, asks=f"{s}|{r}", paraphrase_id=i, held_out=i == tpl.held_out)
 
         # reverse: from the object's side
         if rel.inverse is not None and tpl.reverse:
@@ -203,20 +214,22 @@ class _Generator:
                 q, right_before, right_after = new, (prev[0] if prev else None), s
             else:
                 q, right_before, right_after = o, s, None
-            if right_before is not None:
+            if right_before is not None and not self.gives_away(q, right_before, right_after):
                 req = [right_before] + ([right_after] if right_after else [])
                 opts = self.choices(rng, req, spool)
-                qform = next((t for t in tpl.reverse if t.startswith("Q :")), tpl.reverse[-1])
+                qform = next((t for t in tpl.reverse if t.startswith("Q:")), tpl.reverse[-1])
                 if opts is not None:
                     for j, form in enumerate(tpl.reverse):
-                        self.probe(out, iv, "reverse", "Q+", fill(qform, o=q), fill(form, o=q), opts,
-                                   right_before, right_after, domain=iv.domain, paraphrase_id=j)
+                        self.probe(out, iv, "reverse", "Q+", fill(qform, o=m(q)), fill(form, o=m(q)), opts,
+                                   right_before, right_after, domain=iv.domain, asks=f"{q}|{rel.inverse}",
+                                   paraphrase_id=j)
 
         # multi_hop: inheritance down the taxonomy
         if rel.inherited and main is not None:
             by_hop: dict[int, list[str]] = {}
             for d, hop in inheritors(w, s, r):
-                by_hop.setdefault(hop, []).append(d)
+                if not self.gives_away(d, o, new) and not (self.true_answers(d, r) & wrong):
+                    by_hop.setdefault(hop, []).append(d)
             for hop in (1, 2, 3):
                 if hop not in by_hop:
                     break
@@ -224,60 +237,66 @@ class _Generator:
                 if w.object_of(d, r) != o or after.object_of(d, r) != new:  # pragma: no cover
                     raise AssertionError(f"inheritance of ({s}, {r}) to {d} disagrees with the oracle")
                 p = rng.choice(held_in)
-                self.probe(out, iv, "multi_hop", "Q+", question(p, d), fill(tpl.cloze[p], d), main, o, new,
-                           domain=iv.domain, hop=hop, paraphrase_id=p)
+                self.probe(out, iv, "multi_hop", "Q+", question(p, d), fill(tpl.cloze[p], m(d)), main, o, new,
+                           domain=iv.domain, asks=f"{d}|{r}", hop=hop, paraphrase_id=p)
         # multi_hop: 2-hop composition through the object
         for rel2 in w.relations_of(rel.object_type):
             if not rel2.functional:
                 continue
             cb = w.object_of(o, rel2.name)
             ca = after.object_of(new, rel2.name) if new is not None else None
-            if cb is None or (new is not None and (ca is None or ca == cb)):
+            if cb is None or (new is not None and (ca is None or ca == cb)) or self.gives_away(s, cb, ca):
                 continue
-            opts = self.choices(rng, [cb, ca] if ca else [cb], w.object_pool(rel2.name, cb))
+            # every second hop of a true answer is right in its world: none is a wrong option, and
+            # each expected answer is right in its own world only
+            right_before = {x for a in w.true_objects(s, r) for x in w.true_objects(a, rel2.name)}
+            right_after = {x for a in after.true_objects(s, r) for x in after.true_objects(a, rel2.name)}
+            if cb in right_after or (ca is not None and ca in right_before):
+                continue
+            opts = self.choices(rng, [cb, ca] if ca else [cb], w.object_pool(rel2.name, cb),
+                                exclude=right_before | right_after)
             if opts is None:
                 continue
-            kw2 = keyword(rel2)
-            form = COMPOSITION_PATTERN.replace("{kw2}", kw2).replace("{kw1}", kw)
-            qform = COMPOSITION_QUESTION.replace("{kw2}", kw2).replace("{kw1}", kw)
-            self.probe(out, iv, "multi_hop", "Q+", fill(qform, s), fill(form, s), opts, cb, ca,
-                       domain=iv.domain, hop=2)
+            prompt, qtext = composition(rel, rel2, m(s))
+            self.probe(out, iv, "multi_hop", "Q+", qtext, prompt, opts, cb, ca,
+                       domain=iv.domain, asks=f"{s}|{r}/{rel2.name}", hop=2)
 
         # comparison: which other subject shares S's object
         if rel.inverse is None:
-            x_old = self._holder(rng, r, o, s)
-            x_new = self._holder(rng, r, new, s) if new is not None else None
-            if x_old is not None and (new is None or x_new is not None):
-                bad = {o, new}
+            # each right answer is right in one world only: it shares no true answer with S in the other
+            x_old = self._holder(rng, r, o, s, avoid=set(after.true_objects(s, r)))
+            x_new = self._holder(rng, r, new, s, avoid=set(w.true_objects(s, r))) if new is not None else None
+            if x_old is not None and (new is None or x_new is not None) and not self.gives_away(s, x_old, x_new):
+                bad = self.true_answers(s, r) | {o, *([new] if new else [])}
 
                 def ok(c: str) -> bool:
-                    return w.object_of(c, r) not in bad and after.object_of(c, r) not in bad
+                    return not (self.true_answers(c, r) & bad)
 
                 opts = self.choices(rng, [x_old, x_new] if x_new else [x_old], spool, ok, exclude={s})
                 if opts is not None:
-                    self.probe(out, iv, "comparison", "Q+",
-                               fill(COMPARISON_QUESTION.replace("{kw}", kw), s),
-                               fill(COMPARISON_PATTERN.replace("{kw}", kw), s), opts, x_old, x_new,
-                               domain=iv.domain)
+                    prompt, qtext = comparison(rel, m(s))
+                    self.probe(out, iv, "comparison", "Q+", qtext, prompt, opts, x_old, x_new,
+                               domain=iv.domain, asks=f"{s}|{r}")
 
         # conflict: a wrong claim in the context
         if main is not None:
             decoy = next(c for c in main if c not in required)
-            claim = CONFLICT_PREFIX.replace("{kw}", kw).replace("{s}", s).replace("{d}", decoy)
+            claim = conflict_claim(rel, m(s), decoy)
             p = rng.choice(held_in)
-            self.probe(out, iv, "conflict", "Q+", f"{claim} {question(p, s)}", f"{claim} {fill(tpl.cloze[p], s)}",
-                       main, o, new, domain=iv.domain, paraphrase_id=p)
+            self.probe(out, iv, "conflict", "Q+", f"{claim} {question(p, s)}", f"{claim} {fill(tpl.cloze[p], m(s))}",
+                       main, o, new, domain=iv.domain, asks=f"{s}|{r}", paraphrase_id=p)
         other = self._other_subject(rng, spool, r, avoid={s})
         if other is not None:
             y, oy = other
-            opts = self.choices(rng, [oy], w.object_pool(r, oy))
+            opts = self.choices(rng, [oy], w.object_pool(r, oy), exclude=self.true_answers(y, r))
             if opts is not None:
                 self.tested.add((y, r))
                 decoy = next(c for c in opts if c != oy)
-                claim = CONFLICT_PREFIX.replace("{kw}", kw).replace("{s}", y).replace("{d}", decoy)
+                claim = conflict_claim(rel, m(y), decoy)
                 p = rng.choice(held_in)
                 self.probe(out, iv, "conflict", "Q-", f"{claim} {question(p, y)}",
-                           f"{claim} {fill(tpl.cloze[p], y)}", opts, oy, oy, domain=iv.domain, paraphrase_id=p)
+                           f"{claim} {fill(tpl.cloze[p], m(y))}", opts, oy, oy, domain=iv.domain,
+                           asks=f"{y}|{r}", paraphrase_id=p)
 
         # contextual: facts the intervention must leave alone
         par = w.parent(s)
@@ -310,17 +329,19 @@ class _Generator:
                     break
         return out
 
-    def _holder(self, rng: random.Random, r: str, obj: str | None, s: str) -> str | None:
-        """An unaffected subject other than `s` whose `r` is `obj`."""
+    def _holder(self, rng: random.Random, r: str, obj: str | None, s: str, avoid: set[str]) -> str | None:
+        """An unaffected subject other than `s`, at `s`'s level, whose `r` is `obj` and none of
+        whose true answers is in `avoid`."""
         if obj is None:
             return None
-        holders = self.before.subjects_with(r, obj)
+        level = self.before.level(s)
+        holders = [x for x in self.before.subjects_with(r, obj) if self.before.level(x) == level]
         if len(holders) > 16:
             picks = [holders[rng.randrange(len(holders))] for _ in range(16)]
         else:
             picks = rng.sample(holders, len(holders))
         for x in picks:
-            if x != s and self.stable(x, r) == obj:
+            if x != s and self.stable(x, r) == obj and not (self.true_answers(x, r) & avoid):
                 return x
         return None
 
@@ -339,16 +360,17 @@ class _Generator:
         rel = w.relations[r]
         oy = w.object_of(y, r)
         assert oy is not None
-        opts = self.choices(rng, [oy], w.object_pool(r, oy))
+        opts = self.choices(rng, [oy], w.object_pool(r, oy), exclude=self.true_answers(y, r))
         if opts is None:
             return
         self.tested.add((y, r))
         tpl = rel.templates
         held_in = [i for i in range(len(tpl.cloze)) if i != tpl.held_out] or [0]
         p = rng.choice(held_in)
-        q = fill(tpl.questions[p % len(tpl.questions)], y) if tpl.questions else fill(tpl.cloze[p], y)
-        self.probe(out, iv, "contextual", "Q-", q, fill(tpl.cloze[p], y), opts, oy, oy,
-                   domain=w.entities[y].domain, paraphrase_id=p)
+        my = w.mention(y)
+        q = fill(tpl.questions[p % len(tpl.questions)], my) if tpl.questions else fill(tpl.cloze[p], my)
+        self.probe(out, iv, "contextual", "Q-", q, fill(tpl.cloze[p], my), opts, oy, oy,
+                   domain=w.entities[y].domain, asks=f"{y}|{r}", paraphrase_id=p)
 
     # -- constraint c --------------------------------------------------------------------------
 
@@ -376,7 +398,7 @@ class _Generator:
             seen.add(key)
             tpl = rel.templates
             held_in = [i for i in range(len(tpl.cloze)) if i != tpl.held_out] or [0]
-            picked.append(RetainItem(prompt=fill(tpl.cloze[rng.choice(held_in)], y), answer=oy))
+            picked.append(RetainItem(prompt=fill(tpl.cloze[rng.choice(held_in)], w.mention(y)), answer=oy))
         return tuple(picked)
 
 

@@ -23,6 +23,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from ksmith.errors import DatasetError
+from ksmith.probes.options import fact_options, subject_gives_away
 from ksmith.probes.types import TASKS, Intervention
 from ksmith.world.schema import LEVELS, Relation
 from ksmith.world.templates import fill
@@ -39,10 +40,11 @@ class Footprint:
     reads: frozenset[Pair]
 
 
-def held_in_prompts(relation: Relation, subject: str) -> tuple[str, ...]:
-    """The cloze prompts of a fact that the training corpus shows (held-out paraphrase excluded)."""
+def held_in_prompts(relation: Relation, mention: str) -> tuple[str, ...]:
+    """The cloze prompts of a fact that the training corpus shows (held-out paraphrase excluded),
+    the subject named by its `mention`."""
     tpl = relation.templates
-    return tuple(fill(c, subject) for i, c in enumerate(tpl.cloze) if i != tpl.held_out or len(tpl.cloze) == 1)
+    return tuple(fill(c, mention) for i, c in enumerate(tpl.cloze) if i != tpl.held_out or len(tpl.cloze) == 1)
 
 
 def inheritors(world: World, subject: str, relation: str) -> list[tuple[str, int]]:
@@ -77,31 +79,19 @@ def footprint(world: World, subject: str, relation: str, new_object: str | None)
     return Footprint(frozenset(writes), frozenset(reads))
 
 
-def _new_object(
-    world: World, rel: Relation, subject: str, old: str, rng: random.Random, pools: dict[tuple[str, str], list[str]]
-) -> str | None:
-    """A new object of the same type: for a one-to-one relation one that another subject holds (so
-    reverse probes have an answer before and after); where the object has attributes of its own,
-    preferably one whose attribute differs (so 2-hop answers change)."""
-    key = (rel.name, old if rel.distractors == "range" else "")
-    pool = pools.get(key)
-    if pool is None:
-        objs = world.object_pool(rel.name, old)
-        if rel.inverse is not None:
-            objs = tuple(o for o in objs if world.subjects_with(rel.name, o))
-        pool = pools[key] = list(objs)
-    if len(pool) < 2:
+def _new_object(world: World, rel: Relation, subject: str, old: str, rng: random.Random) -> str | None:
+    """The edit target: one of the wrong options of the fact's question (`fact_options`), so the
+    direct probe is the known set's question; preferably one whose own attributes differ from the
+    old object's (so 2-hop answers change), never one the subject's name gives away."""
+    options = fact_options(world, subject, rel.name, old)
+    if options is None:
         return None
+    cands = [c for c in options if c != old and not subject_gives_away(world, subject, c)]
+    if not cands:
+        return None
+    rng.shuffle(cands)
     chain = [r2.name for r2 in world.relations_of(rel.object_type) if r2.functional]
-    fallback = None
-    for _ in range(16):
-        cand = rng.choice(pool)
-        if cand == old:
-            continue
-        fallback = fallback or cand
-        if all(world.object_of(cand, r2) != world.object_of(old, r2) for r2 in chain):
-            return cand
-    return fallback
+    return next((c for c in cands if all(world.object_of(c, r2) != world.object_of(old, r2) for r2 in chain)), cands[0])
 
 
 def _check_args(world: World, task: str, level: str, k: int) -> None:
@@ -146,11 +136,11 @@ def select_with_footprints(
     for n in nodes:
         rels = [r for r in world.relations_of(world.entities[n].type)
                 if r.functional and world.object_of(n, r.name) is not None
+                and not subject_gives_away(world, n, world.object_of(n, r.name))
                 and (known is None or (n, r.name) in known)]
         rng.shuffle(rels)
         per_node.append(rels)
     chosen: list[tuple[Intervention, Footprint]] = []
-    pools: dict[tuple[str, str], list[str]] = {}
     all_writes: set[Pair] = set()
     all_reads: set[Pair] = set()
     depth = max((len(r) for r in per_node), default=0)
@@ -162,7 +152,7 @@ def select_with_footprints(
         for n, rel in order:
             old = world.object_of(n, rel.name)
             assert old is not None
-            new = _new_object(world, rel, n, old, rng, pools) if task == "edit" else None
+            new = _new_object(world, rel, n, old, rng) if task == "edit" else None
             if task == "edit" and new is None:
                 continue
             fp = footprint(world, n, rel.name, new)
@@ -177,7 +167,7 @@ def select_with_footprints(
                 new_object=new,
                 domain=world.entities[n].domain,
                 level=level,
-                prompts=held_in_prompts(rel, n),
+                prompts=held_in_prompts(rel, world.mention(n)),
             )
             chosen.append((iv, fp))
             all_writes |= fp.writes

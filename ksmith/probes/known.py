@@ -32,6 +32,7 @@ from typing import Any
 
 from ksmith.cache import atomic_write_text, kind_version, stable_hash
 from ksmith.errors import DatasetError
+from ksmith.probes.options import fact_options, subject_gives_away
 from ksmith.probes.types import Probe
 from ksmith.world.templates import fill
 from ksmith.world.world import World
@@ -190,24 +191,17 @@ def _render(template: str, subject: str, generic: bool) -> str:
 
 
 def askable_facts(world: World) -> Iterator[tuple[str, str, str]]:
-    """Every (subject, relation, object) an intervention can change, in a stable order."""
+    """Every (subject, relation, object) an intervention can change, in a stable order: facts of
+    functional attribute relations on taxonomy nodes whose subject does not give the answer away
+    (`ksmith.world.giveaway`)."""
     for etype in sorted(world.taxon_types):
         for node in world.entities_of_type(etype):
             for rel in world.relations_of(etype):
                 if rel.functional:
                     obj = world.object_of(node, rel.name)
-                    if obj is not None:
+                    if obj is not None and not subject_gives_away(world, node, obj):
                         yield node, rel.name, obj
 
-
-def _choices(world: World, subject: str, relation: str, obj: str) -> tuple[str, str, str, str] | None:
-    pool = [x for x in world.object_pool(relation, obj) if x != obj]
-    if len(pool) < 3:
-        return None
-    rng = random.Random(f"ksmith-known:{subject}:{relation}")
-    picked = [obj, *rng.sample(pool, 3)]
-    rng.shuffle(picked)
-    return (picked[0], picked[1], picked[2], picked[3])
 
 
 def sample_facts(world: World, per_cell: int, seed: int = 0) -> list[tuple[str, str, str]]:
@@ -232,7 +226,7 @@ def questions(world: World, sample: int | None = None) -> list[_Question]:
     for s, r, o in facts:
         rel = world.relations[r]
         tpl = rel.templates
-        choices = _choices(world, s, r, o)
+        choices = fact_options(world, s, r, o)
         if choices is None:
             continue
         answer = choices.index(o)
@@ -240,7 +234,7 @@ def questions(world: World, sample: int | None = None) -> list[_Question]:
         domain, level = world.entities[s].domain, world.level(s)
         held_in = [i for i in range(len(tpl.cloze)) if i != tpl.held_out] or [0]
         made: list[list[Probe]] = [[], []]
-        for control, subject in ((0, s), (1, generic)):
+        for control, subject in ((0, world.mention(s)), (1, generic)):
             for i in held_in:
                 made[control].append(Probe(
                     id=f"known/{'chance' if control else 'fact'}/{s}/{r}/{i}",

@@ -57,9 +57,8 @@ class RetainItem:
 class Probe:
     """A 4-option multiple-choice item; one JSONL line of a dataset (see README for the keys).
 
-    The fields after `held_out` are optional and only imported datasets (`ksmith.probes.formats`)
-    set them; a probe that leaves them at their defaults writes exactly the original keys, so the
-    generator's datasets (and their hashes, hence every cache key) do not change.
+    The fields after `held_out` are optional: a probe writes only those it sets. Imported datasets
+    (`ksmith.probes.formats`) set the source's fields; the generator sets `asks`.
 
     aliases:      per option, other names that count as that option for `gen_match` (a source's
                   answer aliases); None when the options have no aliases.
@@ -73,6 +72,9 @@ class Probe:
                   to count (RippleEdits' condition queries); replaces the default precondition
                   rule. An empty tuple: nothing to check, the probe always counts.
     condition:    this probe is a condition query: scored before the update, never counted itself.
+    asks:         the fact the question asks, "subject|relation" ("S|r1/r2" for a composition through
+                  the object of r1; for a comparison the options are subjects sharing S's object), so
+                  a reader or a test can check the options against the world.
     """
 
     id: str
@@ -99,6 +101,7 @@ class Probe:
     group_rule: str | None = None
     requires: tuple[str, ...] | None = None
     condition: bool = False
+    asks: str | None = None
 
 
 #: The keys every probe line has; the optional ones (`Probe` fields after these) appear only when set.
@@ -109,7 +112,7 @@ CORE_PROBE_KEYS: tuple[str, ...] = (
 #: Optional probe keys and their defaults (left out of a probe's JSON line when at the default).
 OPTIONAL_PROBE_DEFAULTS: dict[str, object] = {
     "aliases": None, "source_case": None, "test": None, "test_group": None, "group_rule": None,
-    "requires": None, "condition": False,
+    "requires": None, "condition": False, "asks": None,
 }
 GROUP_RULES: tuple[str, ...] = ("any", "all")
 

@@ -25,6 +25,11 @@ def summary(world: World) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.audit:
+        from ksmith.world.real.audit import audit_markdown
+
+        print(audit_markdown())
+        return 0
     if args.rebuild and args.source != "real":
         raise WorldError("--rebuild rebuilds the real world from its packages; add --source real")
     if args.from_path:
@@ -73,6 +78,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="with --source real: rebuild it from its source packages (`make real-world`)")
     p.add_argument("--check", action="store_true",
                    help="with --rebuild: exit 1 unless the rebuild has the committed world's hash")
+    p.add_argument("--audit", action="store_true",
+                   help="print the real world's audit: every source, every override with its source and reason, "
+                   "every other true answer (also in docs/real-world-audit.md)")
     p.add_argument("--from", dest="from_path", metavar="PATH", help="load this world file instead of building one")
     p.add_argument("--schema", metavar="PATH", help="relation-schema JSON for a TSV world (with --from)")
     p.add_argument("--corpus", metavar="PATH", help="also write the world's pretraining corpus (one line each)")

@@ -12,12 +12,15 @@ from ksmith.world.schema import Entity, Relation, RelationTemplates
 FORMAT = "ksmith.world"
 FORMAT_VERSION = 1
 
-Document = tuple[list[Entity], list[Relation], list[tuple[str, str, str]], list[tuple[str, str]], "tuple[str, ...] | None"]
+Document = tuple[
+    list[Entity], list[Relation], list[tuple[str, str, str]], list[tuple[str, str]], "tuple[str, ...] | None",
+    list[tuple[str, str, str]],
+]
 
 
 def parse_document(data: Any) -> Document:
-    """Entities, relations, triples, removed pairs and domains of a world document; anything
-    malformed raises `WorldError` naming what is wrong."""
+    """Entities, relations, triples, removed pairs, domains and other true answers ("also") of a
+    world document; anything malformed raises `WorldError` naming what is wrong."""
     if not isinstance(data, Mapping):
         raise WorldError("a world document must be a JSON object with 'entities', 'relations' and 'facts'")
     fmt = data.get("format", FORMAT)
@@ -27,26 +30,31 @@ def parse_document(data: Any) -> Document:
         if not isinstance(data.get(key), list):
             raise WorldError(f"world document: '{key}' must be a list")
     try:
-        entities = [Entity(str(e["name"]), str(e["type"]), str(e["domain"])) for e in data["entities"]]
+        entities = [
+            Entity(str(e["name"]), str(e["type"]), str(e["domain"]),
+                   str(e["mention"]) if e.get("mention") is not None else None)
+            for e in data["entities"]
+        ]
     except (KeyError, TypeError) as exc:
         raise WorldError(f"world document: every entity needs 'name', 'type' and 'domain' ({exc})") from None
     relations = [relation_from_dict(r) for r in data["relations"]]
     triples: list[tuple[str, str, str]] = []
-    for key in ("taxonomy", "facts"):
+    also: list[tuple[str, str, str]] = []
+    for key, into in (("taxonomy", triples), ("facts", triples), ("also", also)):
         rows = data.get(key, [])
         if not isinstance(rows, list):
             raise WorldError(f"world document: '{key}' must be a list of [subject, relation, object]")
         for row in rows:
             if not isinstance(row, (list, tuple)) or len(row) != 3 or not all(isinstance(x, str) for x in row):
                 raise WorldError(f"world document: '{key}' entry {row!r} is not [subject, relation, object]")
-            triples.append((row[0], row[1], row[2]))
+            into.append((row[0], row[1], row[2]))
     removed = []
     for row in data.get("removed", []):
         if not isinstance(row, (list, tuple)) or len(row) != 2:
             raise WorldError(f"world document: 'removed' entry {row!r} is not [subject, relation]")
         removed.append((str(row[0]), str(row[1])))
     domains = data.get("domains")
-    return entities, relations, triples, removed, tuple(domains) if domains else None
+    return entities, relations, triples, removed, tuple(domains) if domains else None, also
 
 
 def relation_to_dict(rel: Relation) -> dict[str, Any]:
@@ -66,6 +74,7 @@ def relation_to_dict(rel: Relation) -> dict[str, Any]:
             "questions": list(t.questions),
             "reverse": list(t.reverse),
             "held_out": t.held_out,
+            **({"noun": t.noun} if t.noun else {}),
         },
     }
 
@@ -100,10 +109,11 @@ def relation_from_dict(data: Any) -> Relation:
                 questions=tuple(str(x) for x in tpl.get("questions", ())),
                 reverse=tuple(str(x) for x in tpl.get("reverse", ())),
                 held_out=int(tpl.get("held_out", 0)),
+                noun=str(tpl.get("noun", "")),
             )
         except (AttributeError, TypeError, ValueError) as exc:
             raise WorldError(f"relation '{name}': bad templates ({exc})") from None
-        for form in templates.cloze + templates.questions:
+        for form in templates.cloze + templates.questions + ((templates.noun,) if templates.noun else ()):
             if "{s}" not in form:
                 raise WorldError(f"relation '{name}': template {form!r} lacks the subject placeholder {{s}}")
         for form in templates.reverse:

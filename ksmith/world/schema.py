@@ -21,11 +21,17 @@ LEVELS: tuple[str, ...] = ("root", "intermediate", "leaf")
 
 @dataclass(frozen=True, order=True)
 class Entity:
-    """A node of the world: a made-up name, a type (e.g. 'species', 'habitat') and a domain."""
+    """A node of the world: a name, a type (e.g. 'species', 'habitat') and a domain.
+
+    mention: how a sentence names the entity where it differs from `name` ("the United States",
+    "the dog", "the alkali metals"): templates are filled with it, so real probes read as English.
+    None (every synthetic entity): the name itself.
+    """
 
     name: str
     type: str
     domain: str
+    mention: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -38,12 +44,17 @@ class RelationTemplates:
     reverse:   cloze prompts asking from the object's side, ending before the *subject*,
                e.g. "{o} is the habitat of" (used when the relation has an inverse).
     held_out:  index into `cloze` of the paraphrase never shown in the training corpus.
+    noun:      the relation as a noun phrase, e.g. "the capital of {s}": the derived forms
+               (composition, comparison, conflict) are built from it in plain English
+               (`ksmith.world.templates.NATURAL_FORMS`). Empty (the synthetic world): the derived
+               forms use the generic keyword patterns its word-level tokenizer was trained on.
     """
 
     cloze: tuple[str, ...]
     questions: tuple[str, ...]
     reverse: tuple[str, ...] = ()
     held_out: int = 0
+    noun: str = ""
 
 
 @dataclass(frozen=True)

@@ -102,12 +102,14 @@ def keyword_of(templates: RelationTemplates) -> str | None:
 
 
 def fill(template: str, s: str | None = None, o: str | None = None) -> str:
-    """Render a template (plain replacement, so entity names never need escaping)."""
+    """Render a template (plain replacement, so entity names never need escaping); the first letter
+    is upper-cased, since a mention such as "the dog" may open the sentence (every synthetic
+    template already starts with a capital)."""
     if s is not None:
         template = template.replace("{s}", s)
     if o is not None:
         template = template.replace("{o}", o)
-    return template
+    return template[:1].upper() + template[1:]
 
 
 def keyword(relation: Relation) -> str:

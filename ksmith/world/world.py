@@ -70,6 +70,7 @@ class World:
         facts: Iterable[tuple[str, str, str] | Fact],
         removed: Iterable[tuple[str, str]] = (),
         domains: Sequence[str] | None = None,
+        also: Iterable[tuple[str, str, str]] = (),
     ) -> None:
         ents: dict[str, Entity] = {}
         for ent in entities:
@@ -77,6 +78,11 @@ class World:
                 raise WorldError(f"entity {ent!r} has an empty name; give every entity a name")
             if ent.name in ents:
                 raise WorldError(f"entity '{ent.name}' is declared twice; entity names must be unique")
+            if ent.mention is not None and ent.name not in ent.mention:
+                raise WorldError(
+                    f"entity '{ent.name}': its mention {ent.mention!r} must contain the name verbatim "
+                    "(locate-then-edit methods find the subject in a prompt by its name), e.g. 'the dog' for 'dog'"
+                )
             ents[ent.name] = ent
         rels: dict[str, Relation] = {}
         for rel in relations:
@@ -150,6 +156,7 @@ class World:
             seen = dict.fromkeys(e.domain for e in ents.values())
             domains = tuple(seen)
         self._init(ents, rels, stated, frozenset(tombs), tuple(domains), validate=True)
+        self._also = self._check_also(also)
 
     # -- construction --------------------------------------------------------------------------
 
@@ -195,6 +202,24 @@ class World:
             self._check_forest()
             self._check_one_to_one()
 
+    def _check_also(self, also: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str], tuple[str, ...]]:
+        """Other true answers of (subject, relation): each names a stated fact's subject and
+        relation, an entity of the object type, and is not the stated object itself."""
+        out: dict[tuple[str, str], tuple[str, ...]] = {}
+        for s, r, o in also:
+            rel = self._relations.get(r)
+            if rel is None or rel.taxonomy or rel.inverse is not None:
+                raise WorldError(
+                    f"other true answer ({s}, {r}, {o}): '{r}' must be an attribute relation without an inverse"
+                )
+            ent = self._entities.get(o)
+            if s not in self._entities or ent is None or ent.type != rel.object_type:
+                raise WorldError(f"other true answer ({s}, {r}, {o}): unknown subject, or '{o}' is not a '{rel.object_type}'")
+            if o in self._stated.get((s, r), ()):
+                raise WorldError(f"other true answer ({s}, {r}, {o}) is the stated fact itself; keep one")
+            out[(s, r)] = tuple(sorted({*out.get((s, r), ()), o}))
+        return out
+
     @classmethod
     def _derived(
         cls,
@@ -205,6 +230,7 @@ class World:
         """A world sharing `base`'s entities and relations (already validated) with new facts."""
         world = cls.__new__(cls)
         world._init(base._entities, base._relations, stated, removed, base._domains, validate=False)
+        world._also = base._also
         return world
 
     def _check_forest(self) -> None:
@@ -414,6 +440,27 @@ class World:
         got = self._closure.get(subject, {}).get(relation)
         return got[1] if got else None
 
+    def true_objects(self, subject: str, relation: str) -> tuple[str, ...]:
+        """Every answer a reader would accept for (subject, relation): its objects and the other
+        true answers stated on the subject, or on the node it inherits the fact from (a country on
+        two continents, a second official language). No probe offers one of them as a wrong option
+        and no edit targets one."""
+        out = dict.fromkeys(self.objects(subject, relation))
+        out.update(dict.fromkeys(self._also.get((subject, relation), ())))
+        src = self.source_of(subject, relation)
+        if src is not None:
+            out.update(dict.fromkeys(self._also.get((src, relation), ())))
+        return tuple(out)
+
+    def other_answers(self) -> tuple[tuple[str, str, str], ...]:
+        """Every other true answer stated in the world, as (subject, relation, object), sorted."""
+        return tuple((s, r, o) for (s, r), objs in sorted(self._also.items()) for o in objs)
+
+    def mention(self, name: str) -> str:
+        """How a sentence names entity `name` (`Entity.mention`, else the name)."""
+        ent = self._entities.get(name)
+        return ent.mention if ent is not None and ent.mention is not None else name
+
     def is_stated(self, subject: str, relation: str) -> bool:
         return (subject, relation) in self._stated
 
@@ -475,13 +522,14 @@ class World:
             "version": FORMAT_VERSION,
             "domains": list(self._domains),
             "entities": [
-                {"name": e.name, "type": e.type, "domain": e.domain}
+                {"name": e.name, "type": e.type, "domain": e.domain, **({"mention": e.mention} if e.mention else {})}
                 for e in sorted(self._entities.values(), key=lambda e: (e.domain, e.type, e.name))
             ],
             "relations": [relation_to_dict(r) for r in self._relations.values()],
             "taxonomy": taxonomy,
             "facts": facts,
             "removed": [list(p) for p in sorted(self._removed)],
+            **({"also": [list(t) for t in self.other_answers()]} if self._also else {}),
         }
 
     @classmethod

@@ -47,14 +47,41 @@ def test_true_facts_are_there(real):
     assert real.object_of("France", "capital") == "Paris"
     assert real.object_of("France", "continent") == "Europe"  # inherited through Western Europe
     assert real.source_of("France", "continent") == "Western Europe"
-    assert real.object_of("Sodium", "symbol") == "Na"
-    assert real.object_of("Sodium", "group") == "1"  # inherited from the alkali metals
-    assert real.object_of("Hydrogen", "group") == "1" and real.is_stated("Hydrogen", "block")
+    assert real.object_of("sodium", "symbol") == "Na"
+    assert real.object_of("sodium", "group") == "1"  # inherited from the alkali metals
+    assert real.object_of("hydrogen", "group") == "1" and real.is_stated("hydrogen", "block")
     assert real.object_of("Maine", "census_region") == "Northeast"
     assert real.object_of("California", "state_capital") == "Sacramento"
     assert real.object_of("dog", "animal_class") == "mammal"
     assert real.object_of("dog", "family") == "Canidae"
     assert real.object_of("Euro", "currency_code") == "EUR"
+
+
+def test_corrected_facts_are_the_current_ones(real):
+    """What the audit found false or outdated in the sources, as the world now states it."""
+    assert real.object_of("Croatia", "currency") == "Euro"  # not the Kuna, replaced in 2023
+    assert real.object_of("Kazakhstan", "capital") == "Astana"  # not Nur-Sultan
+    assert real.object_of("heron", "order") == "Pelecaniformes"  # not WordNet's Ciconiiformes
+    assert real.object_of("tuna", "order") == "Scombriformes"  # not Perciformes
+    assert real.object_of("cerium", "group") is None  # the f-block has no group (was 3)
+    assert real.object_of("lanthanum", "group") == "3"
+    assert "Americas" not in real.entities
+    assert real.object_of("Brazil", "continent") == "South America"
+    assert real.object_of("Canada", "continent") == "North America"
+
+
+def test_facts_with_several_true_answers_keep_them_all(real):
+    assert set(real.true_objects("Russia", "continent")) == {"Europe", "Asia"}
+    assert {"German", "French", "Italian"} <= set(real.true_objects("Switzerland", "official_language"))
+    assert set(real.true_objects("lanthanum", "block")) == {"d-block", "f-block"}
+    assert real.object_of("Switzerland", "official_language") in real.true_objects("Switzerland", "official_language")
+
+
+def test_names_read_as_english(real):
+    assert "British Virgin Islands" in real.entities and "Virgin Islands, British" not in real.entities
+    assert real.mention("United States") == "the United States" and real.mention("France") == "France"
+    assert real.mention("dog") == "the dog" and real.mention("alkali metals") == "the alkali metals"
+    assert not [n for n in real.entities if ", " in n and real.entities[n].type != "capital city"]
 
 
 def test_relations_have_three_held_in_and_one_held_out_paraphrase(real):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 from ksmith.errors import WorldError
 from ksmith.world.domains import DOMAINS
@@ -35,11 +36,15 @@ REAL_WORLD_FILE = Path(__file__).with_name("real_world.json")
 YIELDS: dict[str, frozenset[str]] = {"economics": frozenset({"Georgia"})}
 
 
-def _builders() -> dict[str, Callable]:
+def domain_modules() -> dict[str, ModuleType]:
+    """domain -> its builder module (`build()`, `SOURCES`)."""
     from ksmith.world.real import biology, economics, history, physics
 
-    return {"biology": biology.build, "economics": economics.build, "history": history.build,
-            "physics": physics.build}
+    return {"biology": biology, "economics": economics, "history": history, "physics": physics}
+
+
+def _builders() -> dict[str, Callable]:
+    return {domain: module.build for domain, module in domain_modules().items()}
 
 
 def build_real_world() -> World:
@@ -47,6 +52,7 @@ def build_real_world() -> World:
     entities: dict = {}
     relations: list = []
     facts: list[tuple[str, str, str]] = []
+    also: list[tuple[str, str, str]] = []
     builders = _builders()
     for domain in DOMAINS:
         parts = builders[domain]()
@@ -63,7 +69,8 @@ def build_real_world() -> World:
             entities[name] = ent
         relations += parts.relations
         facts += [f for f in parts.facts if f[0] not in dropped and f[2] not in dropped]
-    return World(entities.values(), relations, facts, (), DOMAINS)
+        also += [f for f in parts.also if f[0] not in dropped and f[2] not in dropped]
+    return World(entities.values(), relations, facts, (), DOMAINS, also)
 
 
 def load_real_world(path: str | Path | None = None) -> World:

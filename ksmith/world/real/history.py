@@ -3,7 +3,8 @@ so reverse probes exist) and the year it entered the Union (a dated fact, four d
 
 Sources: `us` (BSD-3, Sunlight Labs) for the states, their capitals and statehood years; the
 four census regions and nine divisions are the US Census Bureau's published grouping (a US
-government work, public domain), written out below because no package ships them.
+government work, public domain), written out below because no package ships them. A sentence
+names a region "the Northeast" and a division "the Pacific division" (New England as it is).
 """
 
 from __future__ import annotations
@@ -11,6 +12,13 @@ from __future__ import annotations
 from ksmith.world.real.common import Parts, relation, taxonomy
 
 DOMAIN = "history"
+
+#: Where every history fact comes from (`ksmith world audit`).
+SOURCES: tuple[str, ...] = (
+    "us 4.0.0 (BSD-3, Sunlight Labs): the 50 states, their capitals and statehood years",
+    "US Census Bureau, census regions and divisions of the United States (public domain), written out in "
+    "`history.CENSUS`",
+)
 NODE = "state"
 
 #: US Census Bureau: region -> division -> state postal codes.
@@ -52,9 +60,10 @@ def build() -> Parts:
         relation(
             "census_region", DOMAIN, NODE, NODE,
             ("The census region of {s} is the", "The US Census Bureau places {s} in the region called the",
-             "For the census, {s} is part of the", "{s} lies in the US region known as the"),
+             "For the census, {s} is part of the", "In census statistics, {s} is counted in the"),
             ("Q: Which US census region is {s} in?\nA:",),
             inherited=True,
+            noun="the census region of {s}",
         ),
         relation(
             "state_capital", DOMAIN, NODE, "state capital",
@@ -62,20 +71,22 @@ def build() -> Parts:
              "The seat of the state government of {s} is"),
             ("Q: What is the capital of {s}?\nA:", "Q: Which city is the capital of {s}?\nA:"),
             reverse=("{o} is the capital of the state of", "{o} is the state capital of",
-                     "Q: {o} is the capital of which US state?\nA:"),
+                     "Q: Of which US state is {o} the capital?\nA:"),
             inverse="capital_of_state",
+            noun="the capital of {s}",
         ),
         relation(
             "statehood_year", DOMAIN, NODE, "year",
-            ("The statehood year of {s} is", "{s} became a US state in", "{s} joined the Union in",
+            ("{s} became a US state in", "{s} joined the Union in", "{s} achieved statehood in",
              "{s} was admitted to the Union in the year"),
             ("Q: In which year did {s} become a state?\nA:",),
+            noun="the statehood year of {s}",
         ),
     ]
     for region, divisions in CENSUS.items():
-        p.entity(region, NODE)
+        p.entity(region, NODE, mention=f"the {region}")
         for division, codes in divisions.items():
-            p.entity(division, NODE)
+            p.entity(division, NODE, mention=division if division == "New England" else f"the {division} division")
             p.fact(division, "division_of", region)
             p.fact(division, "census_region", region)
             for code in codes:
