@@ -41,6 +41,7 @@ class Answer:
     held_out:        a held-out paraphrase (never seen in training).
     value_after:     the protocol's scalar after the update, where it has one.
     scores_after:    the option scores after the update (mcq, mcq_norm), else empty.
+    scores_before:   the same before the update.
     """
 
     probe: Probe
@@ -50,6 +51,7 @@ class Answer:
     held_out: bool
     value_after: float | None = None
     scores_after: tuple[float, ...] = ()
+    scores_before: tuple[float, ...] = ()
 
     @property
     def correct(self) -> bool:
@@ -176,6 +178,7 @@ def pair_answers(
                 held_out=is_held_out(probe, interventions, held_out),
                 value_after=after.value,
                 scores_after=tuple(after.option_scores),
+                scores_before=tuple(before.option_scores) if before is not None else (),
             )
         )
     return out

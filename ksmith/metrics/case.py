@@ -61,6 +61,7 @@ DIAGNOSTICS: dict[str, Callable[[list[Answer]], Tally]] = {
     "rr": diag.residual_retention,
     "rr_gap": diag.residual_retention_gap,
     "kl_uniform": diag.forgetting_kl_uniform,
+    "old_logprob_shift": diag.old_logprob_shift,
     "conflict_rate": diag.conflict_rate,
     "consistency": diag.consistency,
     "propagation": diag.propagation,

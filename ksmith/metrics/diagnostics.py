@@ -16,6 +16,8 @@ whether precondition filtering applied. Formulas (ours, docs/metrics.md):
   answer to avoid (it has not forgotten, it hides).
 * kl_uniform: per executed unlearning `Q+` probe, KL(p || uniform) of the model's distribution over
   the m options (softmax of the option scores), in nats; 0 when the model has no preference left.
+* old_logprob_shift: per executed unlearning `Q+` probe, the old answer's option score (its
+  log-likelihood) after the update minus before; the likelihood beside rr's ranking.
 * no_answer: executed probes whose protocol chose no option (a generation naming none); counted
   apart, never as forgotten or as right.
 * conflict rate: over (direct, reverse) pairs of executed probes, one pair per (intervention,
@@ -148,6 +150,19 @@ def forgetting_kl_uniform(answers: Sequence[Answer]) -> Tally:
     q_plus = [a for a in _q_plus(answers) if a.probe.task == "unlearn" and a.scores_after]
     return _probe_tally(
         [a for a in q_plus if a.executed], lambda a: kl_from_uniform(a.scores_after), len(q_plus)
+    )
+
+
+def old_logprob_shift(answers: Sequence[Answer]) -> Tally:
+    """old_logprob_shift: per executed unlearning `Q+` probe with option scores before and after, the
+    old answer's score after minus before. rr sees only the ranking: after NPO the old answer can
+    fall 60-fold while rr stays put, because the other options fell too; this sees the fall."""
+    q_plus = [a for a in _q_plus(answers)
+              if a.probe.task == "unlearn" and a.probe.avoid is not None and a.scores_after and a.scores_before]
+    return _probe_tally(
+        [a for a in q_plus if a.executed],
+        lambda a: a.scores_after[a.probe.avoid] - a.scores_before[a.probe.avoid],  # type: ignore[index]
+        len(q_plus),
     )
 
 

@@ -37,6 +37,7 @@ HEADLINE: tuple[str, ...] = (
     "contextual_acc",
     "ccr",
     "rr",
+    "old_logprob_shift",
     "conflict_rate",
     "consistency",
 )

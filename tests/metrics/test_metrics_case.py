@@ -371,6 +371,26 @@ def test_kl_from_uniform_of_a_confident_model() -> None:
     assert m["kl_uniform"].value == pytest.approx(expected)
 
 
+def test_old_logprob_shift_sees_a_fall_that_leaves_the_ranking_unchanged() -> None:
+    """Every option falls by 4 nats: rr stays 1 (the old answer still ranks first), the likelihood
+    metric reports the 4-nat fall; on an edit cell it is absent."""
+    from ksmith.scoring import Score
+
+    ds = _unlearn_case(2, 2)
+    before = [-1.0, -3.0, -3.5, -4.0]
+    after = [x - 4.0 for x in before]
+    pre = {"mcq": {p.id: Score(p.id, "mcq", 0, tuple(before)) for p in ds.probes}}
+    post = {"mcq": {p.id: Score(p.id, "mcq", 0, tuple(after)) for p in ds.probes}}
+    m = compute(ds, pre, post)
+    assert m["rr"].value == 1.0
+    assert m["old_logprob_shift"].value == pytest.approx(-4.0) and m["old_logprob_shift"].n == 4
+    assert m["old_logprob_shift"].higher_is_better is False
+    edit = FakeDataset(probes=(probe("e0", "direct"),), interventions=(intervention("i0"),))
+    m = compute(edit, {"mcq": {"e0": Score("e0", "mcq", 0, tuple(before))}},
+                {"mcq": {"e0": Score("e0", "mcq", 1, tuple(after))}})
+    assert "old_logprob_shift" not in m
+
+
 def test_gen_match_no_answer_is_counted_apart_never_as_forgotten() -> None:
     ds = _unlearn_case(2, 2)
     ids = [p.id for p in ds.probes]
