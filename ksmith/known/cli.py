@@ -63,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "known",
         help="measure which facts of a world a model knows (its known set)",
         description="Score every held-in question of every fact an intervention can change; a fact is "
-        "known when the model is right in at least 2 of its held-in paraphrases. Prints counts per domain x "
+        "known when the model is right in every one of its held-in paraphrases. Prints counts per domain x "
         "relation x level beside a chance control (the subject replaced by a generic phrase). Cached by "
         "(model weights, world, code version).",
     )

@@ -2,8 +2,11 @@
 
 An update of a fact the model never knew measures nothing, so on a real world interventions are
 drawn only from the model's *known set*. A fact is known when the model picks the right option in
-at least `KNOWN_RULE` of its held-in paraphrases (one lucky guess in four is not knowledge), each a
-4-option question scored by summed log-likelihood (the `mcq` protocol of `ksmith.scoring`).
+every one of its held-in paraphrases (`KNOWN_RULE`), each a 4-option question scored by summed
+log-likelihood (the `mcq` protocol of `ksmith.scoring`). Why every one, not two of three: the direct
+probe of a known fact asks these very questions, and a paraphrase the model got wrong before the
+update is dropped by the precondition filter; under two of three, 8.5% (SmolLM2) and 6% (Gemma 3) of
+the direct probes of known facts were dropped that way (docs/decisions.md).
 
 Which facts: every fact of a functional attribute relation on a taxonomy node, stated or
 inherited (the facts an intervention can change), with the same distractor pools the probe
@@ -38,9 +41,9 @@ from ksmith.world.templates import fill
 from ksmith.world.world import World
 
 FORMAT = "ksmith.known"
-FORMAT_VERSION = 1
-#: Right in at least this many held-in paraphrases.
-KNOWN_RULE = 2
+FORMAT_VERSION = 2
+#: The rule, as it is written into a known set's file and cache key.
+KNOWN_RULE = "right in every held-in paraphrase"
 #: The scoring protocol the known set is measured with.
 PROTOCOL = "mcq"
 
@@ -49,9 +52,8 @@ Pair = tuple[str, str]
 
 @dataclass(frozen=True)
 class FactResult:
-    """How a model answered one fact: right in `correct` of the `asked` held-in paraphrases (the
-    rest were not needed to settle the rule), and in `chance` of them with the subject replaced by
-    a generic phrase."""
+    """How a model answered one fact: right in `correct` of the `asked` held-in paraphrases, and in
+    `chance` of them with the subject replaced by a generic phrase."""
 
     subject: str
     relation: str
@@ -64,11 +66,11 @@ class FactResult:
 
     @property
     def known(self) -> bool:
-        return self.correct >= KNOWN_RULE
+        return self.asked > 0 and self.correct == self.asked
 
     @property
     def known_by_chance(self) -> bool:
-        return self.chance >= KNOWN_RULE
+        return self.asked > 0 and self.chance == self.asked
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ class KnownSet:
             "world_hash": self.world_hash,
             "code_version": self.code_version,
             "protocol": PROTOCOL,
-            "rule": f"right in >= {KNOWN_RULE} held-in paraphrases",
+            "rule": KNOWN_RULE,
             "sample": self.sample,
             "columns": ["subject", "relation", "object", "domain", "level", "correct", "asked", "chance"],
             "facts": [[f.subject, f.relation, f.object, f.domain, f.level, f.correct, f.asked, f.chance]
@@ -148,6 +150,9 @@ class KnownSet:
             raise DatasetError(f"{path}: not valid JSON at line {exc.lineno}: {exc.msg}") from None
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise DatasetError(f"{path}: not a ksmith known set (expected format '{FORMAT}')")
+        if doc.get("version") != FORMAT_VERSION:
+            raise DatasetError(f"{path}: a known set of format version {doc.get('version')} (rule: {doc.get('rule')!r}); "
+                               f"this ksmith reads version {FORMAT_VERSION} ({KNOWN_RULE}): measure it again with `ksmith known`")
         try:
             facts = tuple(
                 FactResult(str(s), str(r), str(o), str(d), str(lv), int(c), int(a), int(ch))

@@ -1,4 +1,5 @@
-"""Known sets as data: the two-of-three rule, the file format, and interventions drawn from them."""
+"""Known sets as data: the rule (right in every held-in paraphrase), the file format, and
+interventions drawn from them."""
 
 from __future__ import annotations
 
@@ -30,12 +31,12 @@ def half_known(world, seed: int = 0) -> KnownSet:
     return KnownSet("fake", "0" * 16, world.hash, tuple(facts))
 
 
-def test_two_of_three_is_known():
+def test_known_means_right_in_every_held_in_paraphrase():
     def result(correct: int, chance: int = 0) -> FactResult:
         return FactResult("s", "r", "o", "d", "leaf", correct, 3, chance)
 
-    assert [result(c).known for c in range(4)] == [False, False, True, True]
-    assert result(0, chance=2).known_by_chance and not result(0, chance=1).known_by_chance
+    assert [result(c).known for c in range(4)] == [False, False, False, True]
+    assert result(0, chance=3).known_by_chance and not result(0, chance=2).known_by_chance
 
 
 def test_questions_ask_held_in_paraphrases_with_a_generic_control(real):
@@ -53,11 +54,14 @@ def test_questions_ask_held_in_paraphrases_with_a_generic_control(real):
 
 def test_tally_counts_right_answers_per_fact(real):
     qs = questions(real)[:5]
-    picks = {p.id: p.answer_before for q in qs for p in q.probes[:2]}  # right in 2 of 3 paraphrases
+    picks = {p.id: p.answer_before for q in qs for p in q.probes}  # right in all 3 paraphrases
     picks.update({q.controls[0].id: q.controls[0].answer_before for q in qs})  # 1 lucky control
+    picks.update({q.controls[i].id: (q.controls[i].answer_before + 1) % 4 for q in qs for i in (1, 2)})
     results = tally(qs, picks)
-    assert all(r.correct == 2 and r.asked == 2 and r.chance == 1 and r.known and not r.known_by_chance
+    assert all(r.correct == 3 and r.asked == 3 and r.chance == 1 and r.known and not r.known_by_chance
                for r in results)
+    wrong_once = {**picks, qs[0].probes[1].id: (qs[0].probes[1].answer_before + 1) % 4}
+    assert not tally(qs, wrong_once)[0].known  # one wrong paraphrase: not known
 
 
 def test_known_set_round_trips_and_detects_edits(tmp_path, real):
