@@ -148,10 +148,12 @@ def select_with_footprints(
     for p in range(depth):
         order = [(n, rels[p]) for n, rels in zip(nodes, per_node) if p < len(rels)]
         if known is not None:
-            order = _rotate_relations(order)
+            order = _rotate_relations(world, order)
         for n, rel in order:
             old = world.object_of(n, rel.name)
             assert old is not None
+            if fact_options(world, n, rel.name, old) is None:
+                continue  # no four-option question: nothing to probe
             new = _new_object(world, rel, n, old, rng) if task == "edit" else None
             if task == "edit" and new is None:
                 continue
@@ -188,18 +190,25 @@ def select_with_footprints(
     )
 
 
-def _rotate_relations(order: list[tuple[str, Relation]]) -> list[tuple[str, Relation]]:
-    """The same candidates, dealt round-robin over their relations (first-seen order).
+def _rotate_relations(world: World, order: list[tuple[str, Relation]]) -> list[tuple[str, Relation]]:
+    """The same candidates, dealt round-robin over their relations: first the relations whose
+    probes reach further (one-to-one ones, with reverse probes, and those whose object has facts of
+    its own, with 2-hop probes), then the rest, each group in first-seen order.
 
     Used with a known set: on a real world one relation can hold most of a level's facts (the
-    economics domain has four facts per country), so without it a small batch would rarely
-    include a one-to-one or a chained relation, and reverse or 2-hop probes would be missing.
-    The order still depends on the seed alone, so the first 10 of k = 100 are still k = 10.
+    economics domain has four facts per country) and a level has some fifteen relations, so without
+    it a small batch would often include no one-to-one or chained relation, and reverse or 2-hop
+    probes would be missing. The order still depends on the seed alone, so the first 10 of k = 100
+    are still k = 10.
     """
     groups: dict[str, list[tuple[str, Relation]]] = {}
     for item in order:
         groups.setdefault(item[1].name, []).append(item)
-    lanes = list(groups.values())
+
+    def reaches(rel: Relation) -> bool:
+        return rel.inverse is not None or any(r.functional for r in world.relations_of(rel.object_type))
+
+    lanes = sorted(groups.values(), key=lambda lane: not reaches(lane[0][1]))  # stable: first-seen within
     out: list[tuple[str, Relation]] = []
     for i in range(max((len(lane) for lane in lanes), default=0)):
         out.extend(lane[i] for lane in lanes if i < len(lane))

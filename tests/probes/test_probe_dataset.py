@@ -187,7 +187,7 @@ def test_jsonl_layout_is_a_header_then_one_probe_per_line(tmp_path: Path) -> Non
     assert header["record"] == "header" and header["hash"] == ds.hash
     assert len(header["interventions"]) == 5 and len(header["retain"]) == 20
     assert len(lines) == 1 + len(ds.probes)
-    keys = list(CORE_PROBE_KEYS)  # a generated dataset writes no optional key
+    keys = [*CORE_PROBE_KEYS, "asks"]  # a generated dataset writes one optional key: the fact it asks
     for line in lines[1:]:
         assert list(json.loads(line)) == keys
     assert Dataset.from_jsonl(path) == ds

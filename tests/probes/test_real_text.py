@@ -57,7 +57,7 @@ def _words(text: str) -> set[str]:
 def _shares_word_or_stem(subject: str, answer: str) -> bool:
     for s in _words(subject):
         for a in _words(answer):
-            if s == a or (len(s) >= 5 and len(a) >= 5 and s[:5] == a[:5]):
+            if s == a or s.rstrip("s") == a or (len(a) >= 4 and a in s) or (len(s) >= 5 and len(a) >= 5 and s[:5] == a[:5]):
                 return True
     return False
 

@@ -126,3 +126,38 @@ def test_direct_distractors_are_fair(real, level):
             assert all(c.isdigit() and len(c) == len(answer) for c in p.choices), p.choices
         pool = set(real.object_pool(r))
         assert set(p.choices) <= pool, (p.choices, r)  # same-type options: the relation's own objects
+
+
+def _table(tmp_path, rows, also=()):
+    import json as _json
+
+    (tmp_path / "physics.json").write_text(_json.dumps({"domain": "physics", "overrides": rows, "also": list(also)}))
+    from ksmith.world.real.common import Overrides
+
+    return Overrides("physics", tmp_path)
+
+
+def test_an_override_corrects_only_what_its_source_says(tmp_path):
+    from ksmith.errors import WorldError
+
+    row = {"subject": "x", "relation": "capital", "was": "Old", "value": "New", "source": "S", "reason": "R"}
+    table = _table(tmp_path, [row])
+    assert table.apply("y", "capital", "Other") == "Other"  # no entry: the source's value
+    assert table.apply("x", "capital", "Old") == "New"
+    table.check_used()
+    with pytest.raises(WorldError, match="expects the source to say 'Old'"):
+        _table(tmp_path, [row]).apply("x", "capital", "Changed")  # the source moved: look again
+    with pytest.raises(WorldError, match="never applied"):
+        _table(tmp_path, [row]).check_used()
+    with pytest.raises(WorldError, match="needs a source and a reason"):
+        _table(tmp_path, [{**row, "source": " "}])
+
+
+def test_the_audit_lists_every_override_and_its_source():
+    from ksmith.world.real.audit import audit_markdown
+    from ksmith.world.real.common import OVERRIDES_DIR, Overrides
+
+    text = audit_markdown()
+    for path in sorted(OVERRIDES_DIR.glob("*.json")):
+        for o in [*Overrides(path.stem), *Overrides(path.stem).other_answers]:
+            assert o.subject in text and o.source.replace("|", "\\|") in text, o
