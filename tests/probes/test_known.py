@@ -171,3 +171,22 @@ def test_the_committed_known_sets_were_measured_on_the_committed_real_world(real
     assert [f.stem for f in files] == ["gemma3-270m", "smollm2-135m"]
     for path in files:
         KnownSet.load(path).check_world(real)  # else: re-measure with `ksmith known` and commit it
+
+
+@pytest.mark.parametrize("task", ["edit", "unlearn"])
+def test_the_direct_probe_of_a_known_fact_is_the_question_the_known_set_asked(real, task):
+    """Same prompts, same four options, same right answer: the answers the known set recorded are
+    the direct probe's answers before the update; an edit's target is one of the wrong options."""
+    asked = {(q.subject, q.relation): q for q in questions(real)}
+    known = half_known(real)
+    ds = build_dataset(real, task, "leaf", 30, 0, known=known)
+    by_iv = {iv.id: iv for iv in ds.interventions}
+    for iv in ds.interventions:
+        q = asked[(iv.subject, iv.relation)]
+        direct = [p for p in ds.probes_of("direct") if p.intervention_id == iv.id and not p.held_out]
+        assert sorted(p.prompt for p in direct) == sorted(p.prompt for p in q.probes)
+        for p in direct:
+            assert p.choices == q.probes[0].choices
+            assert p.choices[p.answer_before] == by_iv[p.intervention_id].old_object
+        if task == "edit":
+            assert iv.new_object in q.probes[0].choices and iv.new_object != iv.old_object
