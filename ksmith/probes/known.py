@@ -5,7 +5,7 @@ drawn only from the model's *known set*. A fact is known when the model picks th
 every one of its held-in paraphrases (`KNOWN_RULE`), each a 4-option question scored by summed
 log-likelihood (the `mcq` protocol of `ksmith.scoring`). Why every one, not two of three: the direct
 probe of a known fact asks these very questions, and a paraphrase the model got wrong before the
-update is dropped by the precondition filter; under two of three, 8.5% (SmolLM2) and 6% (Gemma 3) of
+update is dropped by the precondition filter; under two of three, 8.8% (SmolLM2) and 6.1% (Gemma 3) of
 the direct probes of known facts were dropped that way (docs/decisions.md).
 
 Which facts: every fact of a functional attribute relation on a taxonomy node, stated or
