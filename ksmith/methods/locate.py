@@ -217,23 +217,27 @@ def key_batch(tokenizer, targets: Sequence[EditTarget], key_position: str, devic
     return prompt_batch(tokenizer, rows, key_position, device)
 
 
-def kl_batch(tokenizer, targets: Sequence[EditTarget], template: str, device) -> PromptBatch:
-    """One neutral prompt per target (`template` with `{s}`), read at its last token.
+def kl_batch(tokenizer, targets: Sequence[EditTarget], template: str, device,
+             key_position: str = "prompt_last") -> PromptBatch:
+    """One neutral prompt per target (`template` with `{s}`); the value is added, and the KL read,
+    at its `key_position` ("prompt_last": its last token).
 
     ROME's "essence" constraint: the edit should not change what the model predicts right after
-    the bare subject, so the subject keeps its other properties.
+    the bare subject, so the subject keeps its other properties. The reference (ROME's
+    `compute_v`, MEMIT's `compute_z`) uses "{} is a" at the subject's last token, which is the
+    next-token distribution after the bare subject.
     """
     rows = [(i, template.format(s=t.subject), t.subject, None) for i, t in enumerate(targets)]
-    return prompt_batch(tokenizer, rows, "prompt_last", device)
+    return prompt_batch(tokenizer, rows, key_position, device)
 
 
 # --------------------------------------------------------------------------- keys and values
 
 
-def _last_logits(model: nn.Module, batch: PromptBatch) -> torch.Tensor:
-    """float32 logits at each row's last prompt token, [B, V] (the LM head runs there only)."""
-    last = position_mask(batch.last_pos, batch.input_ids.shape[1])
-    logits, _ = logits_at(model, last, input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+def _key_logits(model: nn.Module, batch: PromptBatch) -> torch.Tensor:
+    """float32 logits at each row's key token, [B, V] (the LM head runs there only)."""
+    at = position_mask(batch.key_pos, batch.input_ids.shape[1])
+    logits, _ = logits_at(model, at, input_ids=batch.input_ids, attention_mask=batch.attention_mask)
     return logits.float()
 
 
@@ -267,16 +271,21 @@ def chunks(n: int, size: int) -> list[range]:
 
 
 @torch.no_grad()
-def read_at(
-    model: nn.Module, module: str, batch: PromptBatch, n_owners: int, *, inputs: bool
-) -> torch.Tensor:
-    """Mean per owner of `module`'s input (keys) or output (values) at each row's key position."""
-    with Trace(model, module, retain_input=inputs, retain_output=not inputs, stop=True) as tr:
+def first_row_norm(model: nn.Module, module: str, batch: PromptBatch, n_owners: int) -> torch.Tensor:
+    """Per owner [n_owners], the norm of `module`'s output at the key token of its first row.
+
+    The radius of the value's clamp and decay: the reference's `target_init`, the unedited output
+    where the value is added, read on the first rewriting prompt (ROME's `compute_v`, MEMIT's and
+    AlphaEdit's `compute_z`).
+    """
+    with Trace(model, module, retain_output=True, stop=True) as tr:
         model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
-    hidden = tr.input if inputs else tr.output
-    if not isinstance(hidden, torch.Tensor):
-        hidden = hidden[0]
-    return mean_per_owner(_gather(hidden.float(), batch.key_pos), batch.owner, n_owners)
+    hidden = tr.output if isinstance(tr.output, torch.Tensor) else tr.output[0]
+    rows = _gather(hidden.float(), batch.key_pos)
+    order = torch.arange(len(batch), device=rows.device)
+    first = torch.full((n_owners,), len(batch), dtype=torch.long, device=rows.device)
+    first = first.scatter_reduce(0, batch.owner, order, reduce="amin")
+    return rows[first].norm(dim=1).clamp(min=1e-6)
 
 
 @torch.no_grad()
@@ -305,9 +314,22 @@ def read_keys_and_outputs(
     return torch.cat(keys), torch.cat(outs)
 
 
+#: Where the KL prompt's distribution is read and the value added (`ValueSettings.kl_at`).
+KL_POSITIONS: tuple[str, ...] = ("key", "last")
+#: KL(new ‖ original), the reference's, or KL(original ‖ new) (`ValueSettings.kl_direction`).
+KL_DIRECTIONS: tuple[str, ...] = ("new_orig", "orig_new")
+#: What the early stop looks at (`ValueSettings.stop_on`).
+STOP_RULES: tuple[str, ...] = ("loss", "nll")
+
+
 @dataclass(frozen=True)
 class ValueSettings:
-    """How the value (`delta`) of each edit is optimised (ROME's and MEMIT's defaults, scaled)."""
+    """How the value (`delta`) of each edit is optimised (see `LocateHparams` for each field).
+
+    The defaults of the form fields (`kl_template`, `kl_at`, `kl_direction`, `decay_squared`,
+    `stop_on`) are the reference's (EasyEdit's ROME `compute_v`, MEMIT/AlphaEdit `compute_z`);
+    `TINY_VALUE_FORMS` holds ksmith's earlier forms, which the tiny-kg defaults were tuned with.
+    """
 
     steps: int = 60
     lr: float = 0.5
@@ -315,9 +337,43 @@ class ValueSettings:
     weight_decay: float = 1e-3
     clamp_norm: float = 4.0
     stop_loss: float = 0.05
-    kl_template: str = "{s} is"
+    kl_template: str = "{s} is a"
     chunk: int = 64
     forget_weight: float = 1.0
+    kl_at: str = "key"
+    kl_direction: str = "new_orig"
+    decay_squared: bool = False
+    stop_on: str = "loss"
+
+    def check(self) -> None:
+        for name, value, allowed in (("kl_at", self.kl_at, KL_POSITIONS),
+                                     ("kl_direction", self.kl_direction, KL_DIRECTIONS),
+                                     ("stop_on", self.stop_on, STOP_RULES)):
+            if value not in allowed:
+                raise MethodError(f"unknown {name} {value!r}; use one of {allowed}")
+
+
+#: ksmith's earlier value-optimisation forms, kept for tiny-kg (its defaults were measured with
+#: them, docs/decisions.md): the KL after "{s} is" at its last token, KL(original ‖ new), the decay
+#: (‖δ‖/‖v‖)², and the whole chunk stopping once its mean NLL is below `stop_loss`.
+TINY_VALUE_FORMS: dict[str, object] = {
+    "kl_template": "{s} is", "kl_at": "last", "kl_direction": "orig_new", "decay_squared": True, "stop_on": "nll",
+}
+
+
+def kl_terms(new_logp: torch.Tensor, base_logp: torch.Tensor, direction: str) -> torch.Tensor:
+    """Per row [B], KL between the edited (`new_logp`) and original (`base_logp`) log-distributions
+    [B, V]: "new_orig" is KL(new ‖ original) = Σ p_new (log p_new - log p_orig), the reference's
+    (`kl_div(kl_distr_init, kl_log_probs, log_target=True)`); "orig_new" the reverse."""
+    if direction == "new_orig":
+        return torch.nn.functional.kl_div(base_logp, new_logp, log_target=True, reduction="none").sum(-1)
+    return torch.nn.functional.kl_div(new_logp, base_logp, log_target=True, reduction="none").sum(-1)
+
+
+def decay_terms(delta_norm: torch.Tensor, v_norm: torch.Tensor, squared: bool) -> torch.Tensor:
+    """The value's norm penalty per target, before its weight: ‖δ‖ / ‖v‖² as the reference
+    (`torch.norm(delta) / torch.norm(target_init) ** 2`), or (‖δ‖ / ‖v‖)² with `squared`."""
+    return (delta_norm / v_norm) ** 2 if squared else delta_norm / v_norm**2
 
 
 @dataclass
@@ -347,31 +403,38 @@ def optimise_values(
     (range of target indices, their deltas) is called once a chunk is done (ROME writes it there,
     so the next chunk is optimised on the model that already holds it).
 
-    Loss = mean target-token NLL + kl_weight * KL(original || edited) of the next-token
-    distribution after the bare subject (`settings.kl_template`) + weight_decay * ||delta||^2 /
-    ||v||^2 (+ forget_weight * the forget hinge when unlearning), with ||delta|| clamped to
-    clamp_norm * ||v|| (v: the module's own output there). Targets are optimised in chunks; each target has its own delta and its own rows, so the result
-    does not depend on the chunking except through early stopping, which is per chunk.
-    Gradients flow only into the deltas (`backward(inputs=...)`), never into the weights. The
-    start (delta = 0) and the optimiser are deterministic: no seed is needed.
+    Per target: loss = mean target-token NLL over its prompts + kl_weight * KL of the KL prompt's
+    next-token distribution (`kl_terms`) + weight_decay * `decay_terms` (+ forget_weight * the
+    forget hinge when unlearning), with ‖delta‖ clamped to clamp_norm * ‖v‖ after each step (v:
+    the module's own output at the key token of the target's first prompt, `first_row_norm`).
+    `stop_on="loss"` (the reference): a target stops, and keeps the value last evaluated, once its
+    total loss is below stop_loss; after `steps` evaluations every target stops without a last
+    step. `stop_on="nll"`: the chunk stops once its mean NLL is below stop_loss and no row prefers
+    an old object, and takes `steps` steps at most. Targets are optimised in chunks, each with its
+    own delta and rows; gradients flow only into the deltas (`backward(inputs=...)`), never into
+    the weights. The start (delta = 0) and the optimiser are deterministic: no seed is needed.
     """
+    settings.check()
     device = next(model.parameters()).device
+    kl_position = key_position if settings.kl_at == "key" else "prompt_last"
     all_deltas, curve, total_steps = [], [], 0
     for part in chunks(len(targets), settings.chunk):
         sub = [targets[i] for i in part]
+        n = len(sub)
         rw = rewrite_batch(tokenizer, sub, key_position, device)
-        kl = kl_batch(tokenizer, sub, settings.kl_template, device)
-        v_norm = read_at(model, module, rw, len(sub), inputs=False).norm(dim=1).clamp(min=1e-6)
+        kl = kl_batch(tokenizer, sub, settings.kl_template, device, kl_position)
+        v_norm = first_row_norm(model, module, rw, n)
         with torch.no_grad():
-            base_logp = torch.log_softmax(_last_logits(model, kl), dim=-1)
+            base_logp = torch.log_softmax(_key_logits(model, kl), dim=-1)
         # The value is optimised in float32 whatever the model's dtype (a bf16 delta would round
         # away Adam's small steps); it is cast to the activations' dtype where it is added.
         delta = torch.zeros(
-            len(sub), _module_width(model, module, rw), dtype=torch.float32, device=device, requires_grad=True
+            n, _module_width(model, module, rw), dtype=torch.float32, device=device, requires_grad=True
         )
+        done = torch.zeros(n, dtype=torch.bool, device=device)
         dirs = None if write_dirs is None else write_dirs[part.start : part.stop].to(device)
         opt = torch.optim.Adam([delta], lr=settings.lr)
-        for _ in range(settings.steps):
+        for step in range(settings.steps):
             opt.zero_grad()
             with _value_trace(model, module, delta, rw, dirs):
                 logits, where = _rewrite_logits(model, rw)
@@ -379,47 +442,71 @@ def optimise_values(
             kept = where >= 0
             tok_lp = logp.gather(-1, rw.target_next[kept].unsqueeze(-1)).squeeze(-1)
             tok_lp = tok_lp.new_zeros(kept.shape).masked_scatter(kept, tok_lp)  # back to [B, T]
-            per_row = (tok_lp * rw.target_mask).sum(1) / rw.target_mask.sum(1).clamp(min=1)
-            nll = -per_row.mean()
-            forget = _forget_term(logits, where, rw)
+            per_row = -(tok_lp * rw.target_mask).sum(1) / rw.target_mask.sum(1).clamp(min=1)
+            forget_rows, avoids = _forget_rows(logits, where, rw)
             with _value_trace(model, module, delta, kl, dirs):
-                new_logp = torch.log_softmax(_last_logits(model, kl), dim=-1)
-            kl_term = torch.nn.functional.kl_div(new_logp, base_logp, log_target=True, reduction="batchmean")
-            decay = ((delta.norm(dim=1) / v_norm) ** 2).mean()
-            loss = nll + settings.kl_weight * kl_term + settings.weight_decay * decay
-            loss = loss + settings.forget_weight * forget
+                new_logp = torch.log_softmax(_key_logits(model, kl), dim=-1)
+            kl_t = kl_terms(new_logp, base_logp, settings.kl_direction)  # one KL row per target
+            decay_t = decay_terms(delta.norm(dim=1), v_norm, settings.decay_squared)
+            nll = per_row.mean()
             curve.append(float(nll.detach()))
             total_steps += 1
-            if not math.isfinite(float(loss.detach())):
-                raise MethodError("value optimisation diverged (non-finite loss); lower the lr")
-            if float(nll.detach()) < settings.stop_loss and float(forget.detach()) == 0.0:
-                break
+            if settings.stop_on == "nll":
+                forget = forget_rows[avoids].mean() if avoids.any() else forget_rows.new_zeros(())
+                loss = nll + settings.kl_weight * kl_t.mean() + settings.weight_decay * decay_t.mean()
+                loss = loss + settings.forget_weight * forget
+                if not math.isfinite(float(loss.detach())):
+                    raise MethodError("value optimisation diverged (non-finite loss); lower the lr")
+                if float(nll.detach()) < settings.stop_loss and float(forget.detach()) == 0.0:
+                    break
+            else:
+                forget_t = _per_owner(forget_rows, avoids, rw.owner, n)
+                loss_t = mean_per_owner(per_row[:, None], rw.owner, n)[:, 0] + settings.kl_weight * kl_t
+                loss_t = loss_t + settings.weight_decay * decay_t + settings.forget_weight * forget_t
+                if not torch.isfinite(loss_t.detach()).all():
+                    raise MethodError("value optimisation diverged (non-finite loss); lower the lr")
+                done |= loss_t.detach() < settings.stop_loss
+                if bool(done.all()) or step == settings.steps - 1:
+                    break
+                loss = loss_t[~done].sum()  # each target's gradient is its own loss's, as one request
+            frozen = delta.detach()[done].clone()
             loss.backward(inputs=[delta])
             opt.step()
             with torch.no_grad():
                 limit = settings.clamp_norm * v_norm
                 scale = (limit / delta.norm(dim=1).clamp(min=1e-12)).clamp(max=1.0)
                 delta.mul_(scale[:, None])
+                delta[done] = frozen  # Adam's momentum would move a stopped target on
         all_deltas.append(delta.detach())
         if after_chunk is not None:
             after_chunk(part, delta.detach())
     return ValueResult(torch.cat(all_deltas), total_steps, curve)
 
 
-def _forget_term(logits: torch.Tensor, where: torch.Tensor, batch: PromptBatch) -> torch.Tensor:
-    """Mean over rows with an object to avoid of relu(z_old - median(z)) at the answer position.
+def _forget_rows(logits: torch.Tensor, where: torch.Tensor, batch: PromptBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row [B], relu(z_old - median(z)) at the answer position (0 for a row with no object to
+    avoid), and which rows have one.
 
     Unlearning asks for *no preference* for the old object, and probes score it against other
     objects of its type: raising the neutral answer alone leaves the old object first among
     those. Pushing its logit below the median logit of the vocabulary puts it below the objects
     the context makes plausible, and the hinge stops pushing once it is there.
     """
-    rows = (batch.avoid >= 0).nonzero().squeeze(-1)
+    avoids = batch.avoid >= 0
+    hinge = logits.new_zeros(len(batch))
+    rows = avoids.nonzero().squeeze(-1)
     if rows.numel() == 0:
-        return logits.new_zeros(())
+        return hinge, avoids
     z = logits[where[rows, batch.last_pos[rows]]]  # `_rewrite_logits`' rows at the answer position
     old = z.gather(-1, batch.avoid[rows].unsqueeze(-1)).squeeze(-1)
-    return torch.relu(old - z.median(dim=-1).values).mean()
+    return hinge.index_put((rows,), torch.relu(old - z.median(dim=-1).values)), avoids
+
+
+def _per_owner(values: torch.Tensor, rows: torch.Tensor, owner: torch.Tensor, n_owners: int) -> torch.Tensor:
+    """Mean per owner [n_owners] of `values` [B] over the rows where `rows` is True (0 for none)."""
+    total = values.new_zeros(n_owners).index_add(0, owner, values * rows)
+    count = torch.zeros(n_owners, dtype=values.dtype, device=values.device).index_add(0, owner, rows.to(values.dtype))
+    return total / count.clamp(min=1)
 
 
 def _module_width(model: nn.Module, module: str, batch: PromptBatch) -> int:
@@ -481,13 +568,21 @@ class LocateHparams(Hparams):
     """Hyper-parameters every locate-then-edit method shares (its own add the layers and solver).
 
     key_position: "subject_last" or "prompt_last"; None: `default_key_position(arch)`.
-    v_steps: value optimisation steps (it stops earlier once the target NLL is below stop_loss);
+    v_steps: value optimisation steps (it stops earlier once the loss is below stop_loss);
     60 because at 25 a quarter of tiny-kg edits stopped at a mean NLL of 0.1-0.4, enough to leave
     some prompts answering the old object.
     covariance_corpus: text file (one text per line) for the key statistics; None samples text
     from the model itself (see `ksmith.methods.covariance`).
     forget_weight: unlearning only: weight of the hinge pushing the old object's logit below the
-    median logit (see `_forget_term`), beside the neutral target.
+    median logit (see `_forget_rows`), beside the neutral target.
+    clamp_norm / weight_decay: ‖δ‖ is clamped to clamp_norm · ‖v‖ and penalised by
+    weight_decay · ‖δ‖/‖v‖², v the unedited output where δ is added (ROME: the MLP output; MEMIT
+    and AlphaEdit: the residual stream at the last edited layer), as the reference.
+    kl_template: the KL prompt ("{s} is a", the reference's).
+    kl_at: "key": the KL prompt is read, and δ added, at the key token (the reference's); "last": its last token.
+    kl_direction: "new_orig" KL(new ‖ original) (the reference's); "orig_new" the reverse (tiny-kg's).
+    decay_squared: False ‖δ‖/‖v‖² (the reference's); True (‖δ‖/‖v‖)², width-free (tiny-kg's).
+    stop_on: "loss": each target stops once its total loss < stop_loss (the reference's); "nll": the chunk's mean NLL.
     """
 
     key_position: str | None = None
@@ -497,12 +592,16 @@ class LocateHparams(Hparams):
     weight_decay: float = 1e-3
     clamp_norm: float = 4.0
     stop_loss: float = 0.05
-    kl_template: str = "{s} is"
+    kl_template: str = "{s} is a"
     covariance_corpus: str | None = None
     covariance_samples: int = 256
     covariance_sample_length: int = 32
     chunk: int = 64
     forget_weight: float = 1.0
+    kl_at: str = "key"
+    kl_direction: str = "new_orig"
+    decay_squared: bool = False
+    stop_on: str = "loss"
 
     def resolved(self, arch) -> "LocateHparams":
         """These hyper-parameters with the architecture defaults filled in (key_position)."""
@@ -517,6 +616,8 @@ class LocateHparams(Hparams):
             steps=self.v_steps, lr=self.v_lr, kl_weight=self.kl_weight,
             weight_decay=self.weight_decay, clamp_norm=self.clamp_norm, stop_loss=self.stop_loss,
             kl_template=self.kl_template, chunk=self.chunk, forget_weight=self.forget_weight,
+            kl_at=self.kl_at, kl_direction=self.kl_direction, decay_squared=self.decay_squared,
+            stop_on=self.stop_on,
         )
 
 

@@ -1,9 +1,11 @@
 """MEMIT: many facts at once, spread over several MLP output projections (Meng et al., 2023).
 
-1. For each fact, optimise `delta` at the *last* edited layer's MLP output projection (at the key
-   token) so the model emits the target; the wanted residual is `z = h + shift`, with `shift` the
-   change of the residual stream that `delta` makes (`delta` itself, or its image through a post-MLP
-   norm).
+1. For each fact, optimise `delta` added to the residual stream at the *last* edited layer (the
+   block's output, at the key token) so the model emits the target, clamped and decayed against
+   that residual's norm, as the reference (`compute_z`); the wanted residual is `z = h + delta`.
+   With `value_site="mlp_out"` (ksmith's departure, for post-MLP norms) `delta` is added to that
+   layer's MLP output projection instead and `z = h + shift`, `shift` the change of the residual
+   stream it makes (`residual_shift`).
 2. For each edited layer `l`, bottom to top: read the current keys `K` (one row per fact) and
    residuals `h`; the remaining shift `R = (z - h) / (layers left)` is written with the batched
    least-squares update that keeps the keys of ordinary text (second moment `C_l`, weighted by
@@ -29,8 +31,10 @@ from typing import Any
 
 import torch
 
+from ksmith.errors import MethodError
 from ksmith.methods.base import Method, UpdateRequest, UpdateResult
 from ksmith.methods.locate import (
+    TINY_VALUE_FORMS,
     LocateHparams,
     add_to_weight,
     check_layers,
@@ -55,10 +59,18 @@ class MEMITHparams(LocateHparams):
     to the fraction s / (1 + s) with s ≈ 1 / mom2_weight. Larger keeps ordinary text safer and
     writes the edits more weakly. 0.1: on a 4-block tiny-kg at k=1, 1.0 wrote only part of the
     value (direct 0.42 on a 2-block model) and 0.1 all of it (1.00).
+
+    value_site: "residual" adds δ to the last edited block's output, clamp and decay against its norm
+    (the reference's); "mlp_out" to its MLP output projection's output, against that (see `MEMIT.residual_shift`).
     """
 
     layers: tuple[int, ...] | None = None
     mom2_weight: float = 0.1
+    value_site: str = "residual"
+
+
+#: Where MEMIT's value is optimised (`MEMITHparams.value_site`).
+VALUE_SITES: tuple[str, ...] = ("residual", "mlp_out")
 
 
 def default_layers(arch: Architecture, key_position: str | None = None) -> tuple[int, ...]:
@@ -99,7 +111,18 @@ def published_fields(arch: Architecture, table: dict[str, tuple]) -> dict[str, A
     return dict(
         key_position="subject_last", layers=tuple(layers), v_steps=steps, v_lr=lr, weight_decay=decay,
         clamp_norm=clamp, kl_weight=kl, mom2_weight=lam / width,
+        # The references publish no settings for a layout with a post-MLP norm (Gemma 2/3); there
+        # the residual site stalls (AlphaEdit on Gemma 3 270M: target NLL 5.7, no capital of four
+        # edited) and the projection output edits all four, so that is ksmith's default for them.
+        value_site="residual" if arch.mlp_post_norm is None else "mlp_out",
     )
+
+
+def tiny_fields(arch: Architecture) -> dict[str, Any]:
+    """MEMITHparams fields of the tiny-kg defaults: the value at the MLP output projection and
+    ksmith's earlier value forms (`locate.TINY_VALUE_FORMS`), which they were measured with."""
+    return {"key_position": default_key_position(arch), "layers": default_layers(arch), "value_site": "mlp_out",
+            **TINY_VALUE_FORMS}
 
 
 def nearest_on_ellipsoid(gain: torch.Tensor, wanted: torch.Tensor, iterations: int = 100) -> torch.Tensor:
@@ -147,7 +170,7 @@ class MEMIT(Method):
 
     def default_hparams(self, arch: Architecture) -> MEMITHparams:
         if arch.profile == "tiny-kg":
-            return MEMITHparams(key_position=default_key_position(arch), layers=default_layers(arch))
+            return MEMITHparams(**tiny_fields(arch))
         return MEMITHparams(**published_fields(arch, PUBLISHED))
 
     def prepare(self, model: Any, tokenizer: Any) -> dict[str, float]:
@@ -180,13 +203,14 @@ class MEMIT(Method):
         """The shift of the residual stream at the key tokens [n, d] made by adding `delta` [n, d]
         to block `layer`'s MLP output projection output.
 
-        Without a post-MLP norm the two are the same. With one (Gemma 2/3) the block adds
-        `norm(y)`, so the shift is `norm(y + delta) - norm(y)`. The value is optimised there, before
-        the norm, and not on the residual stream after it: the norm's output has large coordinates
-        (its gains), so Adam's per-coordinate steps at the published learning rates move it slowly.
-        On Gemma 3 270M (4 counterfactual capitals, 25 steps, layer 5) the target NLL went from 9.57
-        to 2.39 after the norm and to 0.46 before it with MEMIT's settings, to 7.03 and 0.93 with
-        AlphaEdit's; after the norm, MEMIT and AlphaEdit did not edit Gemma 3 at all (README).
+        Used with `value_site="mlp_out"`. Without a post-MLP norm the two are the same. With one
+        (Gemma 2/3) the block adds `norm(y)`, so the shift is `norm(y + delta) - norm(y)`. The value
+        is then optimised before the norm, not on the residual stream after it (the reference's
+        site): the norm's output has large coordinates (its gains), so Adam's per-coordinate steps
+        at the published learning rates move it slowly. On Gemma 3 270M (4 counterfactual capitals,
+        25 steps, layer 5) the target NLL went from 9.57 to 2.39 after the norm and to 0.46 before
+        it with MEMIT's settings, to 7.03 and 0.93 with AlphaEdit's; after the norm, MEMIT and
+        AlphaEdit did not edit Gemma 3 at all (README).
         """
         if arch.mlp_post_norm is None:
             return delta
@@ -247,15 +271,20 @@ class MEMIT(Method):
             found = key_stats(model, tokenizer, arch, layer, hp)
             stats[layer] = dataclasses.replace(found, moment=found.moment.cpu())
         last = layers[-1]
-        # The value is optimised where the edited weight writes, the last layer's MLP output
-        # projection (as ROME); `residual_shift` turns it into the shift of the residual stream.
-        values = optimise_values(
-            model, tokenizer, targets, arch.mlp_out_module(last), hp.key_position, hp.value_settings()
-        )
+        if hp.value_site not in VALUE_SITES:
+            raise MethodError(f"{self.name}: value_site must be one of {VALUE_SITES}, got {hp.value_site!r}")
+        # The value is optimised on the residual stream at the last edited layer (the reference), or
+        # where the edited weight writes, its MLP output projection (`residual_shift` then turns it
+        # into the shift of the residual stream).
+        site = arch.block(last) if hp.value_site == "residual" else arch.mlp_out_module(last)
+        values = optimise_values(model, tokenizer, targets, site, hp.key_position, hp.value_settings())
         _, h0 = read_keys_and_outputs(
             model, tokenizer, targets, arch.mlp_out_module(last), arch.block(last), hp.key_position, hp.chunk
         )
-        z = h0 + self.residual_shift(model, tokenizer, arch, last, targets, hp, values.deltas)
+        if hp.value_site == "residual":
+            z = h0 + values.deltas
+        else:
+            z = h0 + self.residual_shift(model, tokenizer, arch, last, targets, hp, values.deltas)
         for idx, layer in enumerate(layers):
             keys, h = read_keys_and_outputs(
                 model, tokenizer, targets, arch.mlp_out_module(layer), arch.block(last),

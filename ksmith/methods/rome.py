@@ -20,8 +20,9 @@ Editing as unlearning: with `task="unlearn"` the target is the neutral object (`
 
 Defaults on tiny-kg (chosen on the tuning split, `ksmith.grid.TUNING_SEEDS`; the measurements are in
 docs/decisions.md): key at the prompt's last token for shallow models, block 0 for that key, 60
-value steps, and the value optimised through the rank-one update itself (`value_at="write"`: with
-several facts in one matrix, the loss then sees their interference).
+value steps, the value optimised through the rank-one update itself (`value_at="write"`: with
+several facts in one matrix, the loss then sees their interference), and ksmith's earlier value
+forms (`locate.TINY_VALUE_FORMS`), which they were measured with.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import torch
 from ksmith.errors import MethodError
 from ksmith.methods.base import Method, UpdateRequest, UpdateResult
 from ksmith.methods.locate import (
+    TINY_VALUE_FORMS,
     LocateHparams,
     add_to_weight,
     check_layers,
@@ -91,8 +93,9 @@ def regularised(moment: torch.Tensor, ridge: float) -> torch.Tensor:
 #: qwen2.5-7b.yaml say the same). All read the key at the subject's last token and write the value
 #: found at the key token (`value_at="key"`, the original ROME). Their second moment comes from
 #: 100,000 Wikipedia texts; ksmith has no Wikipedia at run time and samples text from the model
-#: itself, at least 4 × the key width tokens (see `ksmith.methods.covariance`). The weight decay is
-#: applied to (‖δ‖/‖v‖)² here (ROME: ‖δ‖/‖v‖²), so its value is the published number, its form ours.
+#: itself, at least 4 × the key width tokens (see `ksmith.methods.covariance`). The value's forms
+#: are the reference's (`compute_v`: clamp and decay against the MLP output at the key token, decay
+#: ‖δ‖/‖v‖², KL(new ‖ original) after "{} is a" at the subject, stop once the loss < 5e-2).
 PUBLISHED: dict[str, tuple[int, int, int, float, float, float, float]] = {
     "gpt2-xl": (17, 48, 20, 0.5, 0.5, 4.0, 0.0625),
     "gpt-j": (5, 28, 20, 0.5, 0.5, 4.0, 0.0625),
@@ -120,7 +123,7 @@ class ROME(Method):
 
     def tiny_hparams(self, arch: Architecture) -> ROMEHparams:
         """The defaults tuned on tiny-kg (see the module docstring); used for tiny-kg only."""
-        return ROMEHparams(key_position=default_key_position(arch), layer=default_layer(arch))
+        return ROMEHparams(key_position=default_key_position(arch), layer=default_layer(arch), **TINY_VALUE_FORMS)
 
     def prepare(self, model: Any, tokenizer: Any) -> dict[str, float]:
         arch = describe(model)
