@@ -9,8 +9,12 @@ Everything a fine-tuning method needs and nothing more (nanoGPT-sized on purpose
 - `ParamSet`: a chosen subset of the model's parameters by name, with a copy of their original
   values; `reference()` swaps the originals in for a forward pass, so "the original model" (NPO's
   reference, the KL retain term) costs one extra forward and no model copy.
-- `train`: the loop itself: Adam on the chosen parameters, a loss closure per step, an optional
-  projection after each step (FT-L's L-inf bound), seeded, returning the loss curve.
+- `train`: the loop itself: Adam (the editors) or AdamW with a linear warm-up and decay (the
+  unlearners, as their references' Hugging Face Trainer) on the chosen parameters, a loss closure
+  per micro-batch with gradient accumulation, an optional projection after each step (FT-L's
+  L-inf bound), seeded, returning the loss curve.
+- `epoch_rule` / `example_rule`: how the unlearning references turn epochs, batch size and
+  accumulation into a number of optimiser steps and warm-up steps.
 
 Precision: parameters stored in bf16 or fp16 are trained through float32 *master copies*
 (`ParamSet.masters`): Adam's state and updates live in float32 and each step's result is rounded
@@ -21,7 +25,8 @@ tensors; float32 models train their own tensors directly.
 
 Gradients are taken with `torch.autograd.grad` on the chosen parameters only, so the loop never
 flips `requires_grad` on the caller's model and leaves no `.grad` behind. The model runs in eval
-mode (no dropout) so the same seed gives bit-identical weights.
+mode (no dropout; `train_modules` excepted, whose randomness the caller seeds) so the same seed
+gives bit-identical weights.
 """
 
 from __future__ import annotations
@@ -228,6 +233,93 @@ def steps_for(n: int, batch_size: int, steps: int, epochs: float) -> int:
     return max(steps, math.ceil(epochs * per_epoch(n, batch_size)))
 
 
+# -- the unlearning references' step counts (both run the Hugging Face Trainer) --------------------
+
+
+def updates_per_epoch(n: int, batch_size: int, accumulation: int) -> int:
+    """Optimiser steps in one pass over n items as the Hugging Face Trainer counts them: batches of
+    `batch_size`, one update per `accumulation` batches, rounded down, at least one."""
+    if not n:
+        return 0
+    return max(1, math.ceil(n / max(1, batch_size)) // max(1, accumulation))
+
+
+def epoch_rule(n: int, batch_size: int, accumulation: int, epochs: float, warmup_epochs: float) -> tuple[int, int]:
+    """(steps, warmup steps) as open-unlearning sets them: `num_train_epochs` epochs of
+    `updates_per_epoch` steps, and `warmup_epochs` turned into steps by its `load_trainer_args`
+    (int(warmup_epochs * n // (batch * accumulation)))."""
+    steps = math.ceil(epochs * updates_per_epoch(n, batch_size, accumulation))
+    warmup = int(warmup_epochs * n // max(1, batch_size * accumulation))
+    return steps, warmup
+
+
+def example_rule(n: int, batch_size: int, accumulation: int, epochs: float, warmup_epochs: float) -> tuple[int, int]:
+    """(steps, warmup steps) as zjunlp/unlearn's `forget.py` sets them: max_steps = int(epochs * n)
+    // (batch * accumulation), warmup max(1, one epoch's steps); a max_steps of 0 leaves the Trainer
+    on its default 3 epochs."""
+    per_update = max(1, batch_size * accumulation)
+    steps = int(epochs * n) // per_update
+    if steps <= 0:
+        steps = math.ceil(3.0 * updates_per_epoch(n, batch_size, accumulation))
+    return steps, max(1, int(warmup_epochs * n) // per_update)
+
+
+#: How a step count is derived from a forget set, by the reference each follows.
+STEP_RULES: dict[str, Callable[[int, int, int, float, float], tuple[int, int]]] = {
+    "epochs": epoch_rule,
+    "examples": example_rule,
+}
+
+
+# -- the optimiser and its schedule ----------------------------------------------------------------
+
+#: "adam": torch Adam, decay added to the gradient (the editing baselines'); "adamw": decoupled
+#: decay on matrices only (what the Hugging Face Trainer builds for the unlearning references).
+OPTIMIZERS: tuple[str, ...] = ("adam", "adamw")
+#: "constant": the learning rate throughout; "linear": linear warm-up, then linear decay to 0
+#: (the Hugging Face Trainer's default `lr_scheduler_type`).
+SCHEDULES: tuple[str, ...] = ("constant", "linear")
+
+
+def build_optimizer(params: ParamSet, lr: float, weight_decay: float = 0.0, kind: str = "adam") -> torch.optim.Optimizer:
+    """The optimiser over `params.trained()`.
+
+    "adamw" puts weight decay on tensors of two or more dimensions only: the Hugging Face Trainer
+    exempts biases and normalisation weights (`get_decay_parameter_names`), which are the 1-D
+    tensors of every layout ksmith supports. Betas (0.9, 0.999) and eps 1e-8 are its defaults.
+    """
+    trained = params.trained()
+    if kind == "adam":
+        return torch.optim.Adam(trained, lr=lr, weight_decay=weight_decay)
+    if kind == "adamw":
+        groups = [
+            {"params": [t for t in trained if t.ndim >= 2], "weight_decay": weight_decay},
+            {"params": [t for t in trained if t.ndim < 2], "weight_decay": 0.0},
+        ]
+        return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, betas=(0.9, 0.999), eps=1e-8)
+    raise MethodError(f"unknown optimizer {kind!r}; use one of {OPTIMIZERS}")
+
+
+def linear_factor(step: int, steps: int, warmup: int) -> float:
+    """The learning-rate factor at `step` (0-based) of a linear warm-up over `warmup` steps then a
+    linear decay to 0 at `steps`: Hugging Face's `get_linear_schedule_with_warmup` (so with a warm-up
+    the first step's factor is 0)."""
+    if step < warmup:
+        return step / max(1, warmup)
+    return max(0.0, (steps - step) / max(1, steps - warmup))
+
+
+def build_schedule(
+    optimizer: torch.optim.Optimizer, steps: int, warmup: int = 0, kind: str = "constant"
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The learning-rate schedule `train` steps once per update (None: constant)."""
+    if kind == "constant":
+        return None
+    if kind == "linear":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: linear_factor(step, steps, warmup))
+    raise MethodError(f"unknown schedule {kind!r}; use one of {SCHEDULES}")
+
+
 def train(
     model,
     params: ParamSet,
@@ -240,22 +332,38 @@ def train(
     stop_loss: float | None = None,
     stop_window: int = 1,
     should_stop: Callable[[int], bool] | None = None,
+    *,
+    optimizer: str = "adam",
+    schedule: str = "constant",
+    warmup_steps: int = 0,
+    accumulation: int = 1,
+    train_modules: Sequence[torch.nn.Module] = (),
 ) -> list[float]:
-    """Minimise `step_loss(step)` over `params` with Adam for `steps` steps; return the loss curve.
+    """Minimise `step_loss` over `params` for `steps` optimiser steps; return the loss curve.
 
     `params.reference()` may be used inside `step_loss`, but before the step's graph is built
     (it writes the weights that graph would read).
-    `step_loss` builds the whole objective of one step (forget term, retain term, ...), so methods
-    differ only in that closure. `after_step` runs after each update (e.g. a projection). A
+    `step_loss` builds the whole objective of one micro-batch (forget term, retain term, ...), so
+    methods differ only in that closure. It is called with the micro-batch index
+    `step * accumulation + i`, i < `accumulation`; their gradients are averaged (each loss divided
+    by `accumulation`, as the Hugging Face Trainer does) before one clipped update, and the curve
+    records the mean of their losses. `after_step` runs after each update (e.g. a projection). A
     non-finite loss stops the loop early rather than writing NaNs into the weights; a loss below
     the last `stop_window` step losses (one epoch of minibatches) all below `stop_loss` stop it
     because the objective already holds everywhere (no update is made on that step);
     `should_stop(step)`, asked before each step, stops it on any other criterion (e.g. "forgotten").
+    A tensor no loss reaches gets no gradient and is left alone by the optimiser (no decay, no
+    momentum step), as in torch's optimisers and the Trainer. `train_modules` run in training mode
+    (e.g. LoRA's dropout); the rest of the model runs in eval mode.
     """
     was_training = model.training
     model.eval()
+    for module in train_modules:
+        module.train()
     trained = params.trained()  # float32 masters of low-precision parameters (see the module doc)
-    optimizer = torch.optim.Adam(trained, lr=lr, weight_decay=weight_decay)
+    opt = build_optimizer(params, lr, weight_decay, optimizer)
+    scheduler = build_schedule(opt, steps, warmup_steps, schedule)
+    accumulation = max(1, accumulation)
     flags = [p.requires_grad for p in params.params]
     curve: list[float] = []
     try:
@@ -265,20 +373,13 @@ def train(
             for step in range(steps):
                 if should_stop is not None and should_stop(step):
                     break
-                loss = step_loss(step)
-                value = float(loss.detach())
-                if not math.isfinite(value):
+                if not _accumulate(step_loss, step, accumulation, params, curve, stop_loss, stop_window):
                     break
-                curve.append(value)
-                window = curve[-max(1, stop_window) :]
-                if stop_loss is not None and len(window) >= stop_window and max(window) < stop_loss:
-                    break
-                grads = torch.autograd.grad(loss, params.params, allow_unused=True)
-                for t, g in zip(trained, grads):
-                    t.grad = torch.zeros_like(t) if g is None else g.to(t.dtype)
                 if grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(trained, grad_clip)
-                optimizer.step()
+                opt.step()
+                if scheduler is not None:
+                    scheduler.step()
                 params.sync()
                 if after_step is not None:
                     after_step()
@@ -289,6 +390,38 @@ def train(
             p.requires_grad_(flag)
         model.train(was_training)
     return curve
+
+
+def _accumulate(
+    step_loss: Callable[[int], torch.Tensor],
+    step: int,
+    accumulation: int,
+    params: ParamSet,
+    curve: list[float],
+    stop_loss: float | None,
+    stop_window: int,
+) -> bool:
+    """One step's micro-batches: record the mean loss, leave the averaged gradients on the trained
+    tensors; False when the loop must stop (a non-finite loss, or `stop_loss` reached)."""
+    values: list[float] = []
+    summed: list[torch.Tensor | None] = [None] * len(params.params)
+    for micro in range(accumulation):
+        loss = step_loss(step * accumulation + micro)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            return False
+        values.append(value)
+        if micro == accumulation - 1:  # the step's loss is known: stop before its last backward
+            curve.append(sum(values) / len(values))
+            window = curve[-max(1, stop_window) :]
+            if stop_loss is not None and len(window) >= stop_window and max(window) < stop_loss:
+                return False
+        scaled = loss if accumulation == 1 else loss / accumulation
+        grads = torch.autograd.grad(scaled, params.params, allow_unused=True)
+        summed = [g if s is None else (s if g is None else s + g) for s, g in zip(summed, grads)]
+    for t, g in zip(params.trained(), summed):
+        t.grad = None if g is None else g.to(t.dtype)
+    return True
 
 
 def edit_pairs(request) -> list[TrainPair]:

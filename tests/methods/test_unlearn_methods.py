@@ -60,7 +60,13 @@ def test_unlearner_changes_the_old_answer_and_only_declared_tensors(arch, name, 
     assert changed and changed <= set(result.touched)
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert result.steps == len(result.loss_curve) == 10
-    if name != "rmu":  # RMU acts on activations; its effect on the answer is tested below
+    if name == "relearn":
+        # ReLearn's published augmentation keeps each fact's original question with its true
+        # answer (here the first held-in prompt, PROMPT), so the old answer falls on the variants
+        prompt = ftkit.intervention("unlearn").prompts[1]
+        before_variant = ftkit.logprob(taught[arch], tok, prompt, "Paris")
+        assert ftkit.logprob(model, tok, prompt, "Paris") < before_variant - 0.5
+    elif name != "rmu":  # RMU acts on activations; its effect on the answer is tested below
         assert ftkit.logprob(model, tok, PROMPT, "Paris") < old - 0.5
 
 
@@ -103,8 +109,9 @@ def test_each_loss_gets_exactly_the_inputs_it_names(tok) -> None:
     class Probe(FineTuneUnlearner):
         loss = staticmethod(probe_loss)
 
+    # one loss call per micro-batch: 2 steps of the published 4 accumulated micro-batches
     Probe(steps=2, epochs=0, beta=0.3).apply(ftkit.gpt2(), tok, ftkit.request("unlearn"))
-    assert len(seen) == 2
+    assert len(seen) == 2 * 4
 
 
 def test_retain_weight_adds_a_retain_term_to_any_loss(tok) -> None:
@@ -119,9 +126,10 @@ def test_retain_weight_adds_a_retain_term_to_any_loss(tok) -> None:
 
 def test_relearn_learns_vague_answers(tok, taught) -> None:
     model = copy.deepcopy(taught["gpt2"])
+    prompt = ftkit.intervention("unlearn").prompts[1]  # a question variant (the first keeps its answer)
 
     def vague_mass() -> float:
-        return sum(math.exp(ftkit.logprob(model, tok, PROMPT, word)) for word in vague_answers())
+        return sum(math.exp(ftkit.logprob(model, tok, prompt, word)) for word in vague_answers())
 
     before = vague_mass()
     ReLearn(lr=2e-2, steps=10).apply(model, tok, ftkit.request("unlearn"))
@@ -130,26 +138,36 @@ def test_relearn_learns_vague_answers(tok, taught) -> None:
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_rmu_steers_its_layer_on_forget_text(arch, tok) -> None:
+    """The published setting trains every parameter; an absolute coefficient of 4 pulls the
+    steered block's output on the answer token (norm about 0.15 on these toy models) toward a
+    vector of norm 4."""
     model = ftkit.MODELS[arch]()
     block = describe(model).block(1)
     ids = torch.tensor([tok(PROMPT + " Paris")["input_ids"]])
 
-    def norm() -> float:
+    def answer_norm() -> float:
         with torch.no_grad(), Trace(model, block) as tr:
             model(input_ids=ids)
-        return float(main_output(tr.output).norm(dim=-1).mean())
+        return float(main_output(tr.output)[0, -1].norm())
 
-    before = norm()
+    before = answer_norm()
     result = RMU(lr=2e-2, steps=10, steering_coeff=4.0).apply(model, tok, ftkit.request("unlearn"))
     assert result.loss_curve[-1] < result.loss_curve[0]
-    assert norm() > before * 1.5  # pulled toward a control vector 4x the mean norm
+    after = answer_norm()
+    assert after > 2.0 and abs(after - 4.0) < abs(before - 4.0)
+    assert set(result.touched) == {n for n, _ in model.named_parameters()}
+
+
+def test_rmu_restricted_to_the_mlp_trains_the_wmdp_projections(tok) -> None:
+    model = ftkit.gpt2()
+    result = RMU(lr=2e-2, steps=3, trainable="mlp").apply(model, tok, ftkit.request("unlearn"))
     arch_ = describe(model)
     assert set(result.touched) == {arch_.mlp_out_weight(0), arch_.mlp_out_weight(1)}
 
 
 def test_rmu_refuses_to_train_layers_above_its_steering_layer(tok) -> None:
     with pytest.raises(MethodError, match="at or below"):
-        RMU(layer=0, layers=(0, 2)).apply(ftkit.gpt2(), tok, ftkit.request("unlearn"))
+        RMU(layer=0, layers=(0, 2), trainable="mlp").apply(ftkit.gpt2(), tok, ftkit.request("unlearn"))
 
 
 def test_registered_names_and_families() -> None:
