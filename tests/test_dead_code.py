@@ -1,7 +1,7 @@
 """No uncalled function, class or variable in ksmith, checked with vulture over everything that can
-call into it (the package with its bench grid and fixtures, the speed benchmarks, the tests, the
-example method), with
-`tests/vulture_whitelist.py` for what frameworks and templates use by name."""
+call into it (the package with its bench grid and fixtures, the speed benchmarks, the parity
+harness, the tests, the example method), with `tests/vulture_whitelist.py` for what frameworks and
+templates use by name."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCANNED = ("ksmith", "bench/perf", "tests", "examples")
+SCANNED = ("ksmith", "bench/perf", "bench/parity", "tests", "examples")
 
 
 def dead_code(*paths: str) -> list[str]:
