@@ -3,18 +3,22 @@
 For a batch of interventions, the world *before* is the given world and the world *after* is
 `world.apply(interventions)`. Every probe is a 4-option multiple-choice item whose options are
 entity names of the type the question asks for; exactly one option is right in the world before,
-and (for an edit) exactly one in the world after. For unlearning, the `Q+` probes have no right
-answer after (`answer_after` is null) and `avoid` is the index of the old answer.
+and (for an edit) exactly one in the world after, counting every true answer of a fact with several
+(`World.true_objects`). For unlearning, the `Q+` probes have no right answer after (`answer_after`
+is null) and `avoid` is the index of the old answer. A fact whose subject gives its answer away
+(`ksmith.world.giveaway`) is never asked. Subjects are named by their mention ("the United States").
 
 Per intervention (S, R, O -> O'):
 
-- direct (Q+): every cloze paraphrase of (S, R); the held-out one is marked `held_out`.
+- direct (Q+): every cloze paraphrase of (S, R), with the fact's own four options
+  (`ksmith.probes.options.fact_options`, the known set's question; O' is one of them); the held-out
+  one is marked `held_out`.
 - reverse (Q+), one-to-one relations: asked from the object's side ("O' is the founder of"); the
   answer moves from O''s previous holder to S (unlearning: from S to nobody).
 - multi_hop (Q+): descendants that inherit (S, R), one per distance 1-3 (`hop`), and the 2-hop
   composition through the object ("the climate of the habitat of S"), `hop` 2.
-- comparison (Q+): "S has the same R as" -- the right option moves from a holder of O to a holder
-  of O'.
+- comparison (Q+): "The R of S is the same as that of" ("S has the same R as" on the synthetic
+  world) -- the right option moves from a holder of O to a holder of O'.
 - conflict: a wrong claim in the context, then the question; Q+ on (S, R), Q- on an unaffected
   fact of the same relation.
 - contextual (Q-): unaffected facts: a sibling of S, another subject with R, another relation of S,
