@@ -12,8 +12,11 @@ and the caller's global RNG state is left as it was.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -60,6 +63,42 @@ def _module_names(arch: Architecture, layers: tuple[int, ...], modules: tuple[st
     return [name.removesuffix(".weight") for name in parameter_names(arch, layers, modules)]
 
 
+@contextlib.contextmanager
+def lora_adapters(
+    model, arch: Architecture, modules: Sequence[str], rank: int, alpha: float, dropout: float, seed: int
+) -> Iterator[tuple[Any, ParamSet, list[torch.nn.Module]]]:
+    """(the wrapped model, its adapter parameters, its dropout modules) for the block's body.
+
+    Adapters on `modules` (module names, no ".weight"), initialised from `seed` inside a forked RNG;
+    on success they are merged back (`merge_and_unload`: the caller's own model object, plain
+    weights), on failure removed and nothing merged; either way every parameter's `requires_grad`
+    is left as it was. Shared by the LoRA editor and ReLearn's LoRA training.
+    """
+    from peft import LoraConfig, get_peft_model
+
+    flags = {name: p.requires_grad for name, p in model.named_parameters()}
+    config = LoraConfig(
+        r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(modules), fan_in_fan_out=arch.conv1d,
+        bias="none",
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        wrapped = get_peft_model(model, config)
+    try:
+        adapters = [n for n, _ in wrapped.named_parameters() if ".lora_" in n]
+        drops = [m for n, m in wrapped.named_modules() if "lora_dropout" in n and isinstance(m, torch.nn.Dropout)]
+        yield wrapped, ParamSet(wrapped, adapters), drops
+    except BaseException:
+        wrapped.unload()  # leave no adapter modules behind, and merge nothing half-trained
+        raise
+    finally:
+        for name, p in model.named_parameters():
+            p.requires_grad_(flags.get(name, p.requires_grad))
+    merged = wrapped.merge_and_unload()
+    for name, p in merged.named_parameters():
+        p.requires_grad_(flags.get(name, p.requires_grad))
+
+
 @register_method("lora", family="edit")
 class LoRA(Method):
     """Low-rank adapters on MLP projections, trained on the new objects' tokens, merged back."""
@@ -80,8 +119,6 @@ class LoRA(Method):
         return LoRAHparams(layers=(upper_layer(arch),))
 
     def apply(self, model, tokenizer, request: UpdateRequest) -> UpdateResult:
-        from peft import LoraConfig, get_peft_model
-
         start = time.perf_counter()
         arch = describe(model)
         hp: LoRAHparams = self.hparams_for(arch)  # type: ignore[assignment]
@@ -92,24 +129,10 @@ class LoRA(Method):
             return UpdateResult(touched=touched, wall_s=time.perf_counter() - start)
         device = next(model.parameters()).device
         batch = tokenize_pairs(tokenizer, pairs, device)
-        flags = {name: p.requires_grad for name, p in model.named_parameters()}
-        config = LoraConfig(
-            r=hp.rank,
-            lora_alpha=hp.alpha,
-            lora_dropout=0.0,
-            target_modules=modules,
-            fan_in_fan_out=arch.conv1d,
-            bias="none",
-        )
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(request.seed)
-            peft_model = get_peft_model(model, config)
-        try:
-            names = [n for n, _ in peft_model.named_parameters() if ".lora_" in n]
-            params = ParamSet(peft_model, names)
-            generator = torch.Generator().manual_seed(request.seed)
-            steps = steps_for(len(pairs), hp.batch_size, hp.steps, hp.epochs)
-            batches = list(minibatches(len(pairs), hp.batch_size, steps, generator))
+        generator = torch.Generator().manual_seed(request.seed)
+        steps = steps_for(len(pairs), hp.batch_size, hp.steps, hp.epochs)
+        batches = list(minibatches(len(pairs), hp.batch_size, steps, generator))
+        with lora_adapters(model, arch, modules, hp.rank, hp.alpha, 0.0, request.seed) as (peft_model, params, _):
             curve = train(
                 peft_model,
                 params,
@@ -120,15 +143,6 @@ class LoRA(Method):
                 stop_loss=hp.stop_loss,
                 stop_window=per_epoch(len(pairs), hp.batch_size),
             )
-        except BaseException:
-            peft_model.unload()  # leave no adapter modules behind, and merge nothing half-trained
-            raise
-        finally:
-            for name, p in model.named_parameters():
-                p.requires_grad_(flags.get(name, p.requires_grad))
-        merged = peft_model.merge_and_unload()
-        for name, p in merged.named_parameters():
-            p.requires_grad_(flags.get(name, p.requires_grad))
         return UpdateResult(
             touched=touched,
             steps=len(curve),

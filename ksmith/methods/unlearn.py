@@ -50,6 +50,7 @@ from ksmith.errors import MethodError
 from ksmith.methods import losses
 from ksmith.methods.base import Hparams, Method, UpdateRequest, UpdateResult
 from ksmith.methods.finetune import parameter_names, select
+from ksmith.methods.lora import lora_adapters
 from ksmith.methods.nethook import Trace, main_output
 from ksmith.methods.registry import register_method
 from ksmith.methods.training import (
@@ -436,30 +437,9 @@ class FineTuneUnlearner(Method):
         if hp.trainable != "lora":
             yield model, ParamSet(model, names), []
             return
-        from peft import LoraConfig, get_peft_model
-
-        flags = {name: p.requires_grad for name, p in model.named_parameters()}
-        config = LoraConfig(
-            r=hp.lora_rank, lora_alpha=hp.lora_alpha, lora_dropout=hp.lora_dropout,
-            target_modules=[name.removesuffix(".weight") for name in names], fan_in_fan_out=arch.conv1d,
-            bias="none",
-        )
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            wrapped = get_peft_model(model, config)
-        try:
-            adapters = [n for n, _ in wrapped.named_parameters() if ".lora_" in n]
-            dropout = [m for n, m in wrapped.named_modules() if "lora_dropout" in n and isinstance(m, torch.nn.Dropout)]
-            yield wrapped, ParamSet(wrapped, adapters), dropout
-        except BaseException:
-            wrapped.unload()
-            raise
-        finally:
-            for name, p in model.named_parameters():
-                p.requires_grad_(flags.get(name, p.requires_grad))
-        merged = wrapped.merge_and_unload()
-        for name, p in merged.named_parameters():
-            p.requires_grad_(flags.get(name, p.requires_grad))
+        modules = [name.removesuffix(".weight") for name in names]
+        with lora_adapters(model, arch, modules, hp.lora_rank, hp.lora_alpha, hp.lora_dropout, seed) as trained:
+            yield trained
 
     def apply(self, model, tokenizer, request: UpdateRequest) -> UpdateResult:
         start = time.perf_counter()
