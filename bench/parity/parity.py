@@ -28,7 +28,6 @@ with the references".
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
 import platform
 import subprocess
@@ -50,19 +49,18 @@ from parity_table import (
 from references import CheckoutError, import_easyedit, import_open_unlearning
 from unlearn_parity import UNLEARNERS, compare_unlearner
 
+from ksmith.methods.overrides import HparamError, parse_assignment
+
 
 def parse_sets(items: list[str]) -> dict[str, dict[str, Any]]:
-    """`method.field=value` -> {method: {field: value}} (values parsed as Python literals)."""
+    """`method.field=value` -> {method: {field: value}}, read as `--ksmith-hparam` reads them."""
     out: dict[str, dict[str, Any]] = defaultdict(dict)
     for item in items:
-        key, _, raw = item.partition("=")
-        method, _, field = key.partition(".")
-        if not (method and field and raw):
-            raise SystemExit(f"{item!r}: expected METHOD.FIELD=VALUE")
         try:
-            out[method][field] = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            out[method][field] = raw
+            method, field, value = parse_assignment(item)
+        except HparamError:
+            raise SystemExit(f"{item!r}: expected METHOD.FIELD=VALUE") from None
+        out[method][field] = value
     return out
 
 

@@ -25,7 +25,6 @@ timing section runs with a fresh temporary cache so the key statistics are reall
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
 import json
 import math
@@ -39,24 +38,22 @@ from typing import Any
 import torch
 from tabulate import tabulate
 
+from ksmith.methods.overrides import HparamError, parse_assignment
+
 QUALITY_SCALES = {"edit": (1,), "unlearn": (10,)}
 EXTRA_EDIT_SCALES = {"memit": (100,), "alphaedit": (100,)}
 COLUMNS = ("direct_acc", "paraphrase_acc", "contextual_acc", "rr")
 
 
 def parse_sets(items: list[str]) -> dict[str, dict[str, Any]]:
-    """`method.param=value` -> {method: {param: value}} (values parsed as Python literals)."""
+    """`method.field=value` -> {method: {field: value}}, read as `--ksmith-hparam` reads them."""
     out: dict[str, dict[str, Any]] = defaultdict(dict)
     for item in items:
-        key, _, raw = item.partition("=")
-        method, _, param = key.partition(".")
-        if not (method and param and raw):
-            raise SystemExit(f"--set {item!r}: expected METHOD.PARAM=VALUE")
         try:
-            value = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            value = raw
-        out[method][param] = value
+            method, field, value = parse_assignment(item)
+        except HparamError:
+            raise SystemExit(f"--set {item!r}: expected METHOD.PARAM=VALUE") from None
+        out[method][field] = value
     return out
 
 
