@@ -79,13 +79,12 @@ def footprint(world: World, subject: str, relation: str, new_object: str | None)
     return Footprint(frozenset(writes), frozenset(reads))
 
 
-def _new_object(world: World, rel: Relation, subject: str, old: str, rng: random.Random) -> str | None:
+def _new_object(
+    world: World, rel: Relation, subject: str, old: str, options: tuple[str, ...], rng: random.Random
+) -> str | None:
     """The edit target: one of the wrong options of the fact's question (`fact_options`), so the
     direct probe is the known set's question; preferably one whose own attributes differ from the
     old object's (so 2-hop answers change), never one the subject's name gives away."""
-    options = fact_options(world, subject, rel.name, old)
-    if options is None:
-        return None
     cands = [c for c in options if c != old and not subject_gives_away(world, subject, c)]
     if not cands:
         return None
@@ -152,9 +151,10 @@ def select_with_footprints(
         for n, rel in order:
             old = world.object_of(n, rel.name)
             assert old is not None
-            if fact_options(world, n, rel.name, old) is None:
+            options = fact_options(world, n, rel.name, old)
+            if options is None:
                 continue  # no four-option question: nothing to probe
-            new = _new_object(world, rel, n, old, rng) if task == "edit" else None
+            new = _new_object(world, rel, n, old, options, rng) if task == "edit" else None
             if task == "edit" and new is None:
                 continue
             fp = footprint(world, n, rel.name, new)
