@@ -128,7 +128,8 @@ def reference_hparams(ee: Any, name: str, hp: Any, arch: Any, lm: Any, layers: l
         # ROME writes with C⁻¹k; every EasyEdit ROME hparams file says mom2_adjustment: false (k alone)
         fields.update(alg_name="ROME", mom2_adjustment=True, context_template_length_params=[[5, 10]],
                       model_name=str(getattr(lm.config, "_name_or_path", "model")))
-        notes.append(f"ksmith cov_ridge={hp.cov_ridge}: no counterpart (EasyEdit inverts C as it is)")
+        if hp.cov_ridge:
+            notes.append(f"ksmith cov_ridge={hp.cov_ridge}: no counterpart (EasyEdit inverts C as it is)")
         notes.append("EasyEdit mom2_adjustment=True, as ksmith always writes with C⁻¹k (the ROME paper); "
                      "every EasyEdit ROME hparams file says false (k alone), for which ksmith has no field")
         if hp.value_at != "key":

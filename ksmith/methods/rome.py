@@ -55,14 +55,16 @@ class ROMEHparams(LocateHparams):
     """layer: the block whose MLP output projection is edited (None: the architecture default).
 
     cov_ridge: added to C as `cov_ridge * mean(diag C) * I`, so a key direction the corpus never
-    visits cannot make C⁻¹ k* explode.
+    visits cannot make C⁻¹ k* explode. 0 is the reference's (EasyEdit inverts C as it is; ksmith's
+    C is full rank, sampled from `FULL_RANK_FACTOR` × the key width tokens); tiny-kg keeps the 1e-3
+    its defaults were tuned with.
     value_at: "key" optimises `delta` added at the key token of each prompt (the original ROME),
     then writes it; "write" optimises `delta` through the rank-one update itself (see
     `locate.optimise_values(write_dirs=...)`), so what is optimised is what is written.
     """
 
     layer: int | None = None
-    cov_ridge: float = 1e-3
+    cov_ridge: float = 0.0
     value_at: str = "write"
 
 
@@ -123,7 +125,9 @@ class ROME(Method):
 
     def tiny_hparams(self, arch: Architecture) -> ROMEHparams:
         """The defaults tuned on tiny-kg (see the module docstring); used for tiny-kg only."""
-        return ROMEHparams(key_position=default_key_position(arch), layer=default_layer(arch), **TINY_VALUE_FORMS)
+        return ROMEHparams(
+            key_position=default_key_position(arch), layer=default_layer(arch), cov_ridge=1e-3, **TINY_VALUE_FORMS
+        )
 
     def prepare(self, model: Any, tokenizer: Any) -> dict[str, float]:
         arch = describe(model)
