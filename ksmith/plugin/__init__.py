@@ -74,7 +74,8 @@ __all__ = [
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ksmith", "ksmith benchmark grid and reports")
     for name, (help_text, _default) in OPTIONS.items():
-        group.addoption(f"--ksmith-{name}", dest=option_dest(name), default=None, help=help_text)
+        # argparse expands `%` in option help (a "95%" would break `pytest --help`); ini help is plain
+        group.addoption(f"--ksmith-{name}", dest=option_dest(name), default=None, help=help_text.replace("%", "%%"))
         parser.addini(option_dest(name), help_text, default=None)
     group.addoption("--ksmith-resume", dest="ksmith_resume", action="store_true", default=None,
                     help=FLAG_OPTIONS["resume"])

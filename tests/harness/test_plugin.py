@@ -219,6 +219,13 @@ def test_options_are_also_ini_keys(pytester: pytest.Pytester) -> None:
     assert pytester.runpytest_inprocess().ret == 0
 
 
+def test_help_lists_every_option(pytester: pytest.Pytester) -> None:
+    """`pytest --help` prints the ksmith group (a `%` in an option's help once broke argparse's expansion)."""
+    result = pytester.runpytest_inprocess("--help")
+    assert result.ret == pytest.ExitCode.OK
+    assert "--ksmith-fail-on" in result.stdout.str() and "95% intervals" in result.stdout.str()
+
+
 def test_sequential_mode_applies_the_batches_one_after_another(bench: pytest.Pytester) -> None:
     result = run(bench, "-n", "0", "--ksmith-methods", "fake-edit", "--ksmith-scales", "2", "--ksmith-tasks", "edit",
                  "--ksmith-mode", "sequential", "--ksmith-sequential-batch", "1")
