@@ -76,9 +76,11 @@ def cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
-def real_setup(spec: str, n: int, seed: int, level: str) -> tuple[Any, list[Fact], Any]:
+def real_setup(spec: str, n: int, seed: int, level: str, dtype: str = "float32") -> tuple[Any, list[Fact], Any]:
     """The model, `n` facts from its known set on the real world (each with its direct question),
-    and the unlearning request over the same facts with the dataset's retain items."""
+    and the unlearning request over the same facts with the dataset's retain items.
+    dtype "float64": loaded in float32 (the known set's weights), then cast, so both sides compute
+    the same formulas without float32 rounding (whose order differs between the two codes)."""
     from ksmith.known.measure import cached_known, committed_known
     from ksmith.models import load_model
     from ksmith.probes import build_dataset
@@ -88,6 +90,8 @@ def real_setup(spec: str, n: int, seed: int, level: str) -> tuple[Any, list[Fact
     loaded = load_model(spec, device="cpu", dtype="float32")
     world = load_real_world()
     known = committed_known(spec, loaded.weights_hash, world) or cached_known(loaded, world)
+    if dtype == "float64":
+        loaded.lm.to(torch.float64)
     dataset = build_dataset(world, "edit", level, n, seed, known=known)
     facts = []
     for iv in dataset.interventions:
@@ -137,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="an EasyEdit hparams field, set after the mapping (e.g. rome.mom2_adjustment=False)")
     parser.add_argument("--ref-log", metavar="FILE", help="write what the references printed here")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                        help="the model's dtype on both sides (float64: the formulas without float32 rounding)")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -167,8 +173,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.model == "toy-llama":
         loaded, facts, forget_request = toy_setup(args.facts, args.seed)
+        loaded.lm.to(getattr(torch, args.dtype))
     else:
-        loaded, facts, forget_request = real_setup(args.model, args.facts, args.seed, args.level)
+        loaded, facts, forget_request = real_setup(args.model, args.facts, args.seed, args.level, args.dtype)
     print(f"- model {loaded.spec} ({loaded.arch.model_type}, {loaded.arch.num_layers} blocks), "
           f"{next(loaded.lm.parameters()).dtype}, {torch.get_num_threads()} torch thread(s); CPU: {cpu_name()}")
     print(f"- {len(facts)} facts ({args.level}, seed {args.seed}): "

@@ -107,7 +107,8 @@ def activation_loss(act: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
     has as many tokens); "per_example", what its comments describe: mean(s / n).
     act, target: [B, T, d] (target broadcastable); mask: [B, T] bool, the tokens that count.
     """
-    err = (act.float() - target.float()).pow(2).mean(dim=-1)  # [B, T]
+    dtype = torch.promote_types(act.dtype, torch.float32)  # at least float32; float64 stays float64
+    err = (act.to(dtype) - target.to(dtype)).pow(2).mean(dim=-1)  # [B, T]
     weight = mask.to(err.dtype)
     summed = (err * weight).sum(dim=-1)
     count = weight.sum(dim=-1).clamp_min(1.0)
