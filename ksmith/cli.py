@@ -49,10 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Loggers that warn on import about what a CPU install lacks: torchao (which peft imports when it is
+#: installed, and `ksmith.attacks` quantises with) about its CUDA extensions, torch about an enum torchao
+#: registers. Neither is news to a user; the CLI shows their errors only.
+QUIET_LOGGERS: tuple[str, ...] = ("torchao", "torch.utils._pytree")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
     try:
         return int(args.func(args) or 0)
     except KsmithError as exc:

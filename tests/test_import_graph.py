@@ -19,7 +19,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "ksmith"
 
-#: The floors, lowest first: world -> probes -> models -> methods -> scoring -> metrics -> report, with
+#: The floors, lowest first: world -> probes -> models -> methods -> attacks (which train and
+#: quantise as methods do) -> scoring -> metrics -> report, with
 #: the foundations under them and, above, what reads whole runs or needs a model and a scorer
 #: (grid presets, known sets, findings), then the entry points (the pytest plugin, the conformance
 #: suite, the bench grid's fixtures and cases, `ksmith ci`, the CLIs).
@@ -29,6 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("probes",),
     ("models",),
     ("methods",),
+    ("attacks",),
     ("scoring",),
     ("metrics",),
     ("report",),
