@@ -74,7 +74,7 @@ def metric_name(base: str, protocol: str) -> str:
     return base if protocol == "mcq" else f"{base}@{protocol}"
 
 
-def _metric(
+def tally_metric(
     base: str,
     protocol: str,
     tally: Tally,
@@ -82,6 +82,7 @@ def _metric(
     seed: int,
     n_resamples: int,
 ) -> Metric | None:
+    """The `Metric` of a tally (None when it has no item), its interval resampling interventions."""
     if tally.n == 0:
         return None
     name = metric_name(base, protocol)
@@ -177,7 +178,7 @@ def compute(
     out: dict[str, Metric] = {}
 
     def add(base: str, protocol: str, tally: Tally) -> None:
-        metric = _metric(
+        metric = tally_metric(
             base,
             protocol,
             tally,
