@@ -10,12 +10,17 @@ Parametrised over the grid by the ksmith plugin (`ksmith_case`); select with `-k
 `pytest bench -k "rome and leaf"`. Under `--ksmith-mode sequential` the k interventions arrive in
 batches applied one after another to the same model (metrics after the last batch, plus how much of
 the earliest batch survived).
+
+An unlearning cell is then attacked (`--ksmith-attacks`, `ksmith.fixtures.attacks`): the unedited
+model first, as the control, before the update; the updated model after its metrics. Each attack
+runs on the weights as they stood and is undone and verified before the next.
 """
 
 from ksmith.metrics import compute
 from ksmith.metrics.sequential import sequential_updates
 from ksmith.scoring import Scorer
 
+from ksmith.fixtures.attacks import AttackRunner
 from ksmith.fixtures.contract import assert_contract
 from ksmith.fixtures.measure import UpdateMeter
 
@@ -34,6 +39,11 @@ def test_update(record_case, ksmith_case, ksmith_harness, world, model, method, 
     # Key statistics (ROME/MEMIT/AlphaEdit) are computed once per model and cached: timed apart,
     # so update_s is the update itself in every cell, the first included.
     record_case.timings.update(method.prepare(model.lm, model.tokenizer))
+    names = ksmith_harness.attacks if ksmith_case.task == "unlearn" else ()
+    attacks = AttackRunner(names, model, world, dataset, scorer, seed=ksmith_case.seed)
+    if names:
+        with ksmith_progress.phase("attacks on the unedited model"):
+            control = attacks.control()
     meter.before()  # drift prompts' activations, then the case's peak-memory window opens
     if ksmith_harness.spec.mode == "batch":
         with record_case.timer("update_s"), ksmith_progress.phase("update"):
@@ -64,8 +74,17 @@ def test_update(record_case, ksmith_case, ksmith_harness, world, model, method, 
     record_case.timings["drift_s"] = meter.drift_s
     record_case.timings["geometry_s"] = meter.geometry_s
     record_case.provenance["peak_mem_scope"] = "case" if meter.peak_reset else "process"
+    if names:
+        from ksmith.metrics.attacks import attack_metrics
+
+        with ksmith_progress.phase("attacks"):
+            attacked = attacks.attacked(last["prefixes"])
+            metrics.update(attack_metrics(dataset, pre_scores, last["post"], attacked, control, held_out=model.held_out))
+        record_case.timings.update(attacks.timings)
+        record_case.provenance["attack_data"] = attacks.data
     record_case.record(metrics, n_probes=len(dataset.probes))
     with ksmith_progress.phase("samples"):
-        record_case.log_samples(dataset, pre_scores, last["post"], held_out=model.held_out, prefixes=last["prefixes"])
+        record_case.log_samples(dataset, pre_scores, last["post"], held_out=model.held_out, prefixes=last["prefixes"],
+                                attacked=attacked if names else None)
     assert_contract(model.lm, model.snapshot, results, len(request.interventions))
 

@@ -49,6 +49,8 @@ OPTIONS: dict[str, tuple[str, str | None]] = {
     "threads": ("torch CPU threads per case (default 1, the same with or without xdist, so numbers do not "
                 "depend on -n); 'auto': each xdist worker's share of the cores", "1"),
     "protocols": ("comma-separated scoring protocols", "mcq,mcq_norm,prob_compare,token_acc"),
+    "attacks": ("attacks re-scored after every unlearning cell and, as a control, on the unedited model: all "
+                "(int8, int4, relearn10, relearn50), none, or a comma list (cost per cell: README, Attacks)", "all"),
     "progress": ("status lines while a grid runs (case, phase, ETA): auto (at most every 30 s), off, or seconds", "auto"),
 }
 #: Flags and repeatable options (name after --ksmith- -> help), besides `OPTIONS`.
@@ -89,6 +91,7 @@ class Harness:
     threads: int | None = 1  # torch CPU threads per case; None: 'auto' (each worker's share of the cores)
     known_sample: int | None = None  # None: known sets ask every fact
     log_samples: bool = False  # --ksmith-log-samples: per-probe samples in <run_dir>/samples/
+    attacks: tuple[str, ...] = ()  # --ksmith-attacks: names from ksmith.attacks.ATTACKS (unlearning cells)
     progress_interval: float | None = 30.0  # --ksmith-progress: seconds between status lines (None: off)
     run_dir: Path | None = None  # this session's run directory (chosen by the controller, created on first write)
     finished: Mapping[str, Any] | None = None  # resume_key -> CaseResult, loaded on first use
@@ -117,6 +120,7 @@ class Harness:
             "protocols": ",".join(self.protocols),
             "datasets": ",".join(f"{d.name}={d.path}" for d in spec.datasets),
             "threads": "auto" if self.threads is None else str(self.threads),
+            "attacks": ",".join(self.attacks) or "none",
         }
 
 def option_dest(name: str) -> str:
@@ -192,6 +196,9 @@ def build_harness(config: pytest.Config) -> Harness:
         except HparamError as exc:  # bad hyper-parameters: exit 2 with the valid fields, no traceback
             pytest.exit(f"ksmith: {exc}", returncode=2)
         progress_interval = parse_progress(_raw(config, "progress") or "auto")
+        from ksmith.attacks import parse_attacks
+
+        attacks = parse_attacks(_raw(config, "attacks"))
         log_samples = config.getoption("ksmith_log_samples")
         if log_samples is None:
             log_samples = bool(config.getini("ksmith_log_samples"))
@@ -213,6 +220,7 @@ def build_harness(config: pytest.Config) -> Harness:
         threads=None if threads_raw == "auto" else int(threads_raw),
         known_sample=int(sample_raw) if sample_raw else None,
         log_samples=bool(log_samples),
+        attacks=attacks,
         progress_interval=progress_interval,
         run_dir=_session_run_dir(config, report_dir),
     )

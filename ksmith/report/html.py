@@ -23,7 +23,18 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ksmith.report.leaderboard import HEADLINE, MAIN_PROTOCOL, Cell, Column, Row, build_rows, columns_of, tasks_of
+from ksmith.report.leaderboard import (
+    ATTACKS_NOTE,
+    HEADLINE,
+    MAIN_PROTOCOL,
+    Cell,
+    Column,
+    Row,
+    attack_columns,
+    build_rows,
+    columns_of,
+    tasks_of,
+)
 from ksmith.report.records import CaseResult, sort_key
 from ksmith.report.summary import summarise
 
@@ -258,10 +269,12 @@ def render_html(
                 figures.append({"kind": kind, "svg": Markup(svg(figure, str(ids.figures)))})
         headline = columns_of(task_rows, HEADLINE)
         every = columns_of(task_rows)
+        attacks = attack_columns(task_rows)
         tasks.append({
             "name": task,
             "figures": figures,
             "headline": TableView(headline, task_rows),
+            "attacks": TableView(attacks, task_rows) if attacks else None,
             "every": TableView(every, task_rows),
         })
     ordered = sorted(results, key=sort_key)
@@ -281,4 +294,5 @@ def render_html(
         option=_option,
         expected=expected_text,
         main_protocol=MAIN_PROTOCOL,
+        attacks_note=ATTACKS_NOTE,
     )

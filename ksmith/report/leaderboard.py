@@ -41,6 +41,10 @@ HEADLINE: tuple[str, ...] = (
     "conflict_rate",
     "consistency",
 )
+#: The attack metrics shown in the "attacks" table of unlearning (`ksmith.metrics.attacks`), each for
+#: every attack present, in `ksmith.attacks.ATTACKS` order, after the plain value it is compared with.
+ATTACK_BASES: tuple[str, ...] = ("rr", "rr_recovery", "old_logprob_shift")
+
 #: The shorter set printed at the end of a pytest run.
 COMPACT: tuple[str, ...] = ("direct_acc", "paraphrase_acc", "multi_hop_acc", "contextual_acc", "ccr", "rr")
 
@@ -174,6 +178,24 @@ def columns_of(rows: Sequence[Row], names: Sequence[str] | None = None) -> list[
     return sorted(chosen, key=lambda c: (rank[c.metric], c.protocol != MAIN_PROTOCOL, c.protocol))
 
 
+def attack_columns(rows: Sequence[Row]) -> list[Column]:
+    """The "attacks" group of columns: per `ATTACK_BASES` entry, the plain value (rr and
+    old_logprob_shift) then its value under each attack present; empty when no row was attacked."""
+    from ksmith.attacks import ATTACKS
+
+    present = {column for row in rows for column in row.cells}
+    attacked = [c for c in present if "@" in c.metric and c.metric.split("@", 1)[1] in ATTACKS]
+    if not attacked:
+        return []
+    order = {name: i for i, name in enumerate(ATTACKS)}
+    out: list[Column] = []
+    for base in ATTACK_BASES:
+        out += [c for c in present if c.metric == base and c.protocol == MAIN_PROTOCOL]
+        out += sorted((c for c in attacked if c.metric.split("@", 1)[0] == base),
+                      key=lambda c: order[c.metric.split("@", 1)[1]])
+    return out
+
+
 def tasks_of(rows: Sequence[Row]) -> list[str]:
     return sorted({row.task for row in rows}, key=lambda t: (t != "edit", t))
 
@@ -198,6 +220,16 @@ def _table(rows: Sequence[Row], columns: Sequence[Column], digits: int, with_mod
     return tabulate(body, headers=headers, tablefmt=fmt, disable_numparse=True)
 
 
+#: What the attacks table shows (leaderboard.md and the HTML page).
+ATTACKS_NOTE = (
+    "The Q+ probes after an attack on the unlearned weights (`ksmith.attacks`): `@int8` / `@int4` weights "
+    "quantised round-to-nearest, `@relearn10` / `@relearn50` that many fine-tuning steps on related facts, never "
+    "the forgotten ones. `rr_recovery` is the attacked rr minus the plain one, per probe (> 0: the answer came "
+    "back). The same attacks on the unedited model (`rr_control@*`, `old_logprob_shift_control@*`) are in the CSV "
+    "and JSON files."
+)
+
+
 def render_markdown(results: Sequence[CaseResult], title: str = "ksmith leaderboard") -> str:
     """`leaderboard.md`: a heading and a table per task (headline metrics)."""
     rows = build_rows(results)
@@ -213,6 +245,10 @@ def render_markdown(results: Sequence[CaseResult], title: str = "ksmith leaderbo
     for task in tasks_of(rows):
         task_rows = [row for row in rows if row.task == task]
         parts += ["", f"## {task}", "", _table(task_rows, columns_of(task_rows, HEADLINE), 3, with_model, "github")]
+        attacks = attack_columns(task_rows)
+        if attacks:
+            parts += ["", f"### {task}: attacks", "", ATTACKS_NOTE, "",
+                      _table(task_rows, attacks, 3, with_model, "github")]
     if not rows:
         parts += ["", "(no results)"]
     return "\n".join(parts) + "\n"

@@ -50,6 +50,7 @@ class CaseRecorder:
         *,
         held_out: Mapping[str, int] | None = None,
         prefixes: Mapping[str, str] | None = None,
+        attacked: Mapping[str, Any] | None = None,
     ) -> Path | None:
         """Write the case's per-probe samples (`ksmith.report.samples`) when logging is on.
 
@@ -61,7 +62,7 @@ class CaseRecorder:
         from ksmith.report.samples import sample_lines, write_samples
 
         with self.timer("samples_s"):
-            lines = sample_lines(dataset, pre, post, held_out=held_out, prefixes=prefixes)
+            lines = sample_lines(dataset, pre, post, held_out=held_out, prefixes=prefixes, attacked=attacked)
             write_samples(self.samples_path, lines)
         return self.samples_path
 

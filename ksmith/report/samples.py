@@ -18,6 +18,9 @@ feature lm-evaluation-harness users know as `--log_samples`). One line per probe
                                    choice after is right (`ksmith.metrics.answers` rules); "right"
                                    when it moved to a right answer, "wrong" when it moved to a
                                    wrong one, null when it did not move
+    attacked                       unlearning cells under attack (Q+ probes only): attack name ->
+                                   {"choice": mcq choice, "loglik": mcq option scores} after that
+                                   attack on the updated model
 
 Floats are rounded to 5 decimals (a few hundred bytes a probe). The file is written atomically, so
 a reader never sees half of it. Readers (`ksmith show`, the HTML page) use only these lines, not
@@ -89,12 +92,14 @@ def sample_lines(
     *,
     held_out: Mapping[str, int] | None = None,
     prefixes: Mapping[str, str] | None = None,
+    attacked: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """One dict per probe of `dataset` that has post-update scores (fields in the module docstring).
 
     pre / post: `Scores` before and after the update. held_out: the model's relation -> held-out
     paraphrase id (decides `held_out` the way the metrics do). prefixes: intervention_id -> the
-    in-context prefix the updated model was scored with.
+    in-context prefix the updated model was scored with. attacked: attack name -> `Scores` of the
+    attacked updated model (`ksmith.fixtures.attacks`).
     """
     from ksmith.metrics.answers import answered_correctly, preconditions
     from ksmith.metrics.inputs import interventions_of, is_held_out, probes_of, scores_of
@@ -141,6 +146,13 @@ def sample_lines(
             line["changed"] = changed
             line["correct_after"] = correct
             line["flip"] = ("right" if correct else "wrong") if changed else None
+        under_attack = {}
+        for name, scores in (attacked or {}).items():
+            score = scores_of(scores, MAIN_PROTOCOL).get(probe.id)
+            if score is not None:
+                under_attack[name] = {"choice": score.choice, "loglik": [_round(x) for x in score.option_scores]}
+        if under_attack:
+            line["attacked"] = under_attack
         lines.append(line)
     return lines
 

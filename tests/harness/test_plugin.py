@@ -100,6 +100,7 @@ def test_bad_option_values_are_usage_errors(pytester: pytest.Pytester) -> None:
         (["--ksmith-threads", "0"], "--ksmith-threads"),
         (["--ksmith-world", "nowhere.json"], "--ksmith-world"),
         (["--ksmith-known-sample", "0"], "--ksmith-known-sample"),
+        (["--ksmith-attacks", "int4,int3"], "int3"),
     ]:
         result = pytester.runpytest_inprocess(*args)
         assert result.ret == pytest.ExitCode.USAGE_ERROR, args

@@ -44,6 +44,21 @@ def test_markdown_has_one_table_per_task_with_directions() -> None:
     assert "rr ↓" not in edit  # a column only where the task has it
 
 
+def test_attacked_unlearning_gets_an_attacks_table_in_attack_order() -> None:
+    attacked = {"rr@relearn50": 0.6, "rr@int4": 0.3, "rr_recovery@int4": 0.25, "old_logprob_shift@int4": -2.0}
+    results = sample_run() + [make_result("npo", "unlearn", "leaf", 30, rr=0.05, old_logprob_shift=-4.0, **attacked)]
+    text = render_markdown(results)
+    table = text.split("### unlearn: attacks")[1]
+    header = next(line for line in table.splitlines() if "| method" in line)
+    names = [cell.strip().split(" ")[0] for cell in header.strip("|").split("|")]
+    names = names[names.index("method") + 1:]
+    assert names[:6] == ["rr", "rr@int4", "rr@relearn50", "rr_recovery@int4", "old_logprob_shift",
+                         "old_logprob_shift@int4"]
+    assert "0.300 ± 0.050" in table
+    assert "attacks" not in text.split("## unlearn")[0]  # edit cells were not attacked
+    assert "### unlearn: attacks" not in render_markdown(sample_run())  # nothing attacked, no table
+
+
 def test_columns_never_mix_protocols() -> None:
     from ksmith.report.records import MetricValue
 

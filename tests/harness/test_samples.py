@@ -83,6 +83,26 @@ def test_samples_hold_every_field_and_give_back_the_recorded_direct_acc(smoke: t
         assert "samples_s" in results[case].timings
 
 
+def test_samples_record_the_attacked_answers_and_give_back_rr_under_each_attack(smoke: tuple[Path, Any]) -> None:
+    run, _ = smoke
+    results = {r.case_id: r for r in read_results(run)}
+    edit, unlearn = CASES
+    assert not any("attacked" in line for line in read_samples(samples_path(run, edit)))  # editing is not attacked
+    lines = [line for line in read_samples(samples_path(run, unlearn)) if "attacked" in line]
+    assert lines and all(line["family"] == "Q+" for line in lines)
+    result = results[unlearn]
+    for attack in ("int8", "int4", "relearn10", "relearn50"):
+        for line in lines:
+            assert line["attacked"][attack]["choice"] == _argmax(line["attacked"][attack]["loglik"])
+        kept = [line["attacked"][attack]["choice"] == line["avoid"] for line in lines if line["executed"]]
+        recorded = result.metrics[f"rr@{attack}"]
+        assert recorded.n == len(kept) and recorded.value == pytest.approx(sum(kept) / len(kept), abs=1e-12)
+        assert f"rr_control@{attack}" in result.metrics
+    assert {"attack_int8_s", "attack_int4_s", "attack_relearn50_s", "attack_control_s"} <= set(result.timings)
+    relearned = result.provenance["attack_data"]["relearn"]
+    assert relearned["pairs"] > 0 and relearned["steps"] == [10, 50] and len(relearned["pairs_sha256"]) == 16
+
+
 def test_the_page_drills_down_into_the_samples(smoke: tuple[Path, Any]) -> None:
     run, _ = smoke
     page = (run / "index.html").read_text()
