@@ -40,7 +40,7 @@ def pre_scores(
 
     chosen = check_protocols(protocols)
     key = stable_hash(
-        "pre_scores", weights_hash(model.lm), _device_kind(model.device), dataset.hash, sorted(chosen), kind_version("scores")
+        "pre_scores", weights_hash(model.lm), device_kind(model.device), dataset.hash, sorted(chosen), kind_version("scores")
     )
     path = entry("scores", f"{key}.json")
     cached = _read_scores(path)
@@ -55,7 +55,7 @@ def pre_scores(
     return scores
 
 
-def _device_kind(device: Any) -> str:
+def device_kind(device: Any) -> str:
     """The device as far as scores depend on it: its type and, for a GPU, its model -- not its
     index, so xdist workers placed on `cuda:0` and `cuda:1` of one machine share their pre-scores."""
     import torch
