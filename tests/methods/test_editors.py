@@ -122,11 +122,16 @@ def test_rome_is_rank_one_and_writes_the_value_at_the_key(trained_state, tmp_pat
 
 
 def test_rome_leaves_keys_orthogonal_to_c_inverse_k_unchanged(trained_state, tmp_path: Path) -> None:
-    """W' k = W k for every k with (C⁻¹k*)ᵀ k = 0: the update only moves one direction."""
+    """W' k = W k for every k with (C⁻¹k*)ᵀ k = 0: the update only moves one direction.
+
+    With the toy's few-sentence corpus C is near-singular: without a ridge C⁻¹k* is huge and the
+    float32 rank-one update's rounding (another CPU's kernels give other rounding) swamps the check,
+    so the toy uses tiny-kg's ridge; the property does not depend on C."""
     model, tok = _trained("llama", trained_state), toy.tokenizer()
     name = "model.layers.1.mlp.down_proj.weight"
     w0 = model.get_parameter(name).detach().clone()  # Linear: [out, in]
-    get_method("rome", layer=1, covariance_corpus=_corpus_file(tmp_path)).apply(model, tok, toy.request("edit", n=1))
+    rome = get_method("rome", layer=1, covariance_corpus=_corpus_file(tmp_path), cov_ridge=1e-3)
+    rome.apply(model, tok, toy.request("edit", n=1))
     delta_w = model.get_parameter(name).detach() - w0
     direction = torch.linalg.svd(delta_w).Vh[0]  # the only input direction the update reads
     k = torch.randn(delta_w.shape[1], generator=torch.Generator().manual_seed(0))
