@@ -79,14 +79,13 @@ def attack_metrics(
         hit = answers(scores)
         ids = {a.probe.id for a in hit}
         plain = answers({pid: s for pid, s in plain_scores.items() if pid in ids})
-        for base, fn in (("rr", diag.residual_retention), ("old_logprob_shift", diag.old_logprob_shift)):
-            tally, before = fn(hit), fn(plain)
+        for base, recovery, fn in (("rr", "rr_recovery", diag.residual_retention),
+                                   ("old_logprob_shift", "old_logprob_recovery", diag.old_logprob_shift)):
+            tally = fn(hit)
             add(f"{base}@{name}", tally)
-            recovery = "rr_recovery" if base == "rr" else "old_logprob_recovery"
-            add(f"{recovery}@{name}", paired_difference(tally, before))
+            add(f"{recovery}@{name}", paired_difference(tally, fn(plain)))
     for name, scores in control.items():
         ctl = answers(scores)
         add(f"rr_control@{name}", diag.residual_retention(ctl))
         add(f"old_logprob_shift_control@{name}", diag.old_logprob_shift(ctl))
     return out
-
